@@ -1,0 +1,77 @@
+//! Actions compile to steps: pure functions from a task's settings to the
+//! commands it runs. `--dry-run`, tests and real runs share this code.
+
+pub mod run;
+
+use std::path::PathBuf;
+
+use crate::config::{Action, Config, Task};
+use crate::render::{RenderError, Renderer};
+
+/// One thing a task does, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// A `run` line, through the project shell.
+    Shell(String),
+    /// A program and its arguments, started directly.
+    Exec(Vec<String>),
+    /// Create a directory if missing (e.g. a local buildx cache).
+    MkDir(PathBuf),
+}
+
+impl Step {
+    /// How the step reads in a plan or a log.
+    pub fn describe(&self) -> String {
+        match self {
+            Step::Shell(line) => line.clone(),
+            Step::Exec(argv) => shell_join(argv),
+            Step::MkDir(path) => format!("mkdir -p {}", quote(&path.display().to_string())),
+        }
+    }
+}
+
+/// A task's action, compiled.
+#[derive(Debug, Clone, Default)]
+pub struct Compiled {
+    pub steps: Vec<Step>,
+    /// What identifies the action in the fingerprint.
+    pub identity: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Compiles `task`'s action with templates rendered by `r`.
+pub fn compile(config: &Config, task: &Task, r: &Renderer) -> Result<Compiled, ActionError> {
+    match &task.action {
+        Action::None => Ok(Compiled::default()),
+        Action::Run(lines) => run::compile(config, lines, r),
+        Action::Image(_) | Action::Container(_) | Action::Deploy(_) => Err(ActionError::Invalid(format!(
+            "the `{}` action is not supported yet",
+            task.action.kind()
+        ))),
+    }
+}
+
+/// Quotes a word for a POSIX shell when it needs it.
+pub fn quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,+@%^".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// An argv as one shell-quoted line.
+pub fn shell_join(argv: &[String]) -> String {
+    argv.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ")
+}

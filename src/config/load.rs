@@ -1,0 +1,1071 @@
+//! Loading `montage.toml` into the model, collecting every error at once.
+//!
+//! The file is parsed into toml's spanned document tree and walked by hand
+//! (no serde derive): that keeps a span for every key and value, so each
+//! mistake becomes a diagnostic pointing at it, and one bad field does not
+//! hide the next.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use miette::NamedSource;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::diagnostic::{ConfigError, Source, did_you_mean};
+use super::model::*;
+use super::template::{Ref, Template, is_task_name, is_var_name};
+
+type Value<'i> = Spanned<DeValue<'i>>;
+
+const TOP_KEYS: &[&str] = &["project", "vars", "env", "tasks", "builders", "cache"];
+const PROJECT_KEYS: &[&str] = &["name", "shell", "dotenv", "default"];
+const VAR_KEYS: &[&str] = &["default", "env", "sh", "description", "volatile", "secret"];
+const TASK_KEYS: &[&str] = &[
+    "description",
+    "group",
+    "deps",
+    "run",
+    "image",
+    "container",
+    "deploy",
+    "inputs",
+    "outputs",
+    "env",
+    "dir",
+    "watch",
+    "interactive",
+    "aliases",
+    "deprecated",
+];
+const ACTION_KEYS: &[&str] = &["run", "image", "container", "deploy"];
+const IMAGE_KEYS: &[&str] = &[
+    "name",
+    "tags",
+    "context",
+    "dockerfile",
+    "target",
+    "platforms",
+    "build_args",
+    "cache_from",
+    "cache_to",
+    "builder",
+    "ssh",
+    "secrets",
+    "push",
+];
+const CONTAINER_KEYS: &[&str] = &["image", "mounts", "command", "entrypoint", "env", "workdir"];
+const DEPLOY_KEYS: &[&str] = &[
+    "deployment",
+    "container",
+    "image",
+    "manifests",
+    "images",
+    "namespace",
+    "context",
+    "timeout",
+    "undo_on_failure",
+];
+const BUILDER_KEYS: &[&str] = &["driver", "driver_opts", "insecure_registries", "nodes"];
+const NODE_KEYS: &[&str] = &["endpoint", "platforms"];
+const CACHE_KEYS: &[&str] = &["remote", "insecure", "push", "timeout"];
+
+/// Reads and validates `file`. Errors: every problem found, or one IO error.
+pub fn load(file: &Path) -> Result<Config, Vec<ConfigError>> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| vec![ConfigError::new("io", format!("cannot read `{}`: {e}", file.display()))])?;
+    let root = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let root = std::fs::canonicalize(&root).unwrap_or(root);
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "montage.toml".into());
+    parse(&text, &name, file, &root)
+}
+
+/// Parses config text; `name` labels diagnostics.
+pub fn parse(text: &str, name: &str, file: &Path, root: &Path) -> Result<Config, Vec<ConfigError>> {
+    let source: Source = Arc::new(NamedSource::new(name, text.to_owned()).with_language("toml"));
+    let (doc, parse_errors) = DeTable::parse_recoverable(text);
+    let mut l = Loader {
+        src: text,
+        source: source.clone(),
+        errors: Vec::new(),
+    };
+    for e in parse_errors {
+        let span = e.span().unwrap_or(0..0);
+        l.errors
+            .push(ConfigError::new("syntax", format!("invalid TOML: {}", e.message().trim())).label(span, "here"));
+    }
+    if !l.errors.is_empty() {
+        return Err(l.finish());
+    }
+    let config = l.config(doc.get_ref(), file, root, source);
+    if let Some(config) = &config {
+        validate(&mut l, config);
+    }
+    match config {
+        Some(c) if l.errors.is_empty() => Ok(c),
+        _ => Err(l.finish()),
+    }
+}
+
+struct Loader<'s> {
+    src: &'s str,
+    source: Source,
+    errors: Vec<ConfigError>,
+}
+
+impl Loader<'_> {
+    fn finish(self) -> Vec<ConfigError> {
+        let source = self.source;
+        let mut errors = self.errors;
+        errors.sort_by_key(|e| e.labels.first().map(|l| l.0.start).unwrap_or(0));
+        errors.into_iter().map(|e| e.with_source(&source)).collect()
+    }
+
+    fn error(&mut self, e: ConfigError) {
+        self.errors.push(e);
+    }
+
+    fn wrong_type(&mut self, v: &Value, what: &str, expected: &str) {
+        self.error(
+            ConfigError::new(
+                "type",
+                format!("`{what}` must be {expected}, not {}", article(v.get_ref().type_str())),
+            )
+            .label(v.span(), format!("expected {expected}")),
+        );
+    }
+
+    /// Reports keys of `table` outside `allowed`.
+    fn check_keys(&mut self, table: &DeTable, allowed: &[&str], section: &str) {
+        for key in table.keys() {
+            let k: &str = key.get_ref();
+            if !allowed.contains(&k) {
+                let help = did_you_mean(k, allowed.iter().copied())
+                    .unwrap_or_else(|| format!("known keys: {}", allowed.join(", ")));
+                self.error(
+                    ConfigError::new("unknown-key", format!("unknown key `{k}` in {section}"))
+                        .label(key.span(), "unknown key")
+                        .help(help),
+                );
+            }
+        }
+    }
+
+    fn table<'a, 'i>(&mut self, v: &'a Value<'i>, what: &str) -> Option<&'a DeTable<'i>> {
+        match v.get_ref() {
+            DeValue::Table(t) => Some(t),
+            _ => {
+                self.wrong_type(v, what, "a table");
+                None
+            }
+        }
+    }
+
+    fn string(&mut self, v: &Value, what: &str) -> Option<String> {
+        match v.get_ref() {
+            DeValue::String(s) => Some(s.to_string()),
+            _ => {
+                self.wrong_type(v, what, "a string");
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, v: &Value, what: &str) -> Option<bool> {
+        match v.get_ref() {
+            DeValue::Boolean(b) => Some(*b),
+            _ => {
+                self.wrong_type(v, what, "`true` or `false`");
+                None
+            }
+        }
+    }
+
+    /// A string parsed as a template, with errors pointing inside it.
+    fn template(&mut self, v: &Value, what: &str) -> Option<Template> {
+        let text = self.string(v, what)?;
+        self.parse_template(&text, v.span())
+    }
+
+    fn parse_template(&mut self, text: &str, span: Range<usize>) -> Option<Template> {
+        match Template::parse(text, span.clone()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                let inner = narrow(self.src, &span, text, &e.offset);
+                self.error(
+                    ConfigError::new("template", format!("invalid template: {}", e.message))
+                        .label(inner, e.message)
+                        .help("write `{{ name }}` for a variable, `{{{{` for a literal `{{`"),
+                );
+                None
+            }
+        }
+    }
+
+    /// A string, number or boolean as a template (env values may be `8080`).
+    fn scalar_template(&mut self, v: &Value, what: &str) -> Option<Template> {
+        match v.get_ref() {
+            DeValue::String(_) => self.template(v, what),
+            DeValue::Integer(i) => Some(Template {
+                span: v.span(),
+                ..Template::literal(i.as_str())
+            }),
+            DeValue::Float(f) => Some(Template {
+                span: v.span(),
+                ..Template::literal(f.as_str())
+            }),
+            DeValue::Boolean(b) => Some(Template {
+                span: v.span(),
+                ..Template::literal(b.to_string())
+            }),
+            _ => {
+                self.wrong_type(v, what, "a string");
+                None
+            }
+        }
+    }
+
+    /// `true`/`false` or a template that renders to one of them.
+    fn bool_template(&mut self, v: &Value, what: &str) -> Option<Template> {
+        match v.get_ref() {
+            DeValue::Boolean(b) => Some(Template {
+                span: v.span(),
+                ..Template::literal(b.to_string())
+            }),
+            DeValue::String(_) => self.template(v, what),
+            _ => {
+                self.wrong_type(v, what, "`true`, `false` or a template");
+                None
+            }
+        }
+    }
+
+    fn string_list(&mut self, v: &Value, what: &str) -> Option<Vec<(String, Range<usize>)>> {
+        let DeValue::Array(items) = v.get_ref() else {
+            self.wrong_type(v, what, "an array of strings");
+            return None;
+        };
+        let mut out = Vec::new();
+        for item in items.iter() {
+            if let Some(s) = self.string(item, what) {
+                out.push((s, item.span()));
+            }
+        }
+        Some(out)
+    }
+
+    fn template_list(&mut self, v: &Value, what: &str) -> Option<Vec<Template>> {
+        let DeValue::Array(items) = v.get_ref() else {
+            self.wrong_type(v, what, "an array of strings");
+            return None;
+        };
+        Some(items.iter().filter_map(|i| self.template(i, what)).collect())
+    }
+
+    /// A string or an array of strings, as templates.
+    fn one_or_many(&mut self, v: &Value, what: &str) -> Option<Vec<Template>> {
+        match v.get_ref() {
+            DeValue::String(_) => self.template(v, what).map(|t| vec![t]),
+            DeValue::Array(_) => self.template_list(v, what),
+            _ => {
+                self.wrong_type(v, what, "a string or an array of strings");
+                None
+            }
+        }
+    }
+
+    fn template_map(&mut self, v: &Value, what: &str) -> Vec<(String, Template)> {
+        let Some(t) = self.table(v, what) else {
+            return Vec::new();
+        };
+        t.iter()
+            .filter_map(|(k, v)| {
+                let name = format!("{what}.{}", k.get_ref());
+                self.scalar_template(v, &name).map(|t| (k.get_ref().to_string(), t))
+            })
+            .collect()
+    }
+
+    fn config(&mut self, doc: &DeTable, file: &Path, root: &Path, source: Source) -> Option<Config> {
+        self.check_keys(doc, TOP_KEYS, "the top level");
+        let mut config = Config {
+            file: file.to_path_buf(),
+            root: root.to_path_buf(),
+            source,
+            project: Project {
+                shell: DEFAULT_SHELL.iter().map(|s| s.to_string()).collect(),
+                ..Project::default()
+            },
+            vars: IndexMap::new(),
+            env: Vec::new(),
+            tasks: IndexMap::new(),
+            aliases: IndexMap::new(),
+            builders: IndexMap::new(),
+            cache: None,
+        };
+        if let Some(v) = doc.get("project") {
+            self.project(v, &mut config.project);
+        }
+        if let Some(v) = doc.get("vars")
+            && let Some(t) = self.table(v, "vars")
+        {
+            for (k, v) in t.iter() {
+                if let Some(var) = self.var(k, v) {
+                    config.vars.insert(var.name.clone(), var);
+                }
+            }
+        }
+        if let Some(v) = doc.get("env") {
+            config.env = self.template_map(v, "env");
+        }
+        if let Some(v) = doc.get("tasks")
+            && let Some(t) = self.table(v, "tasks")
+        {
+            for (k, v) in t.iter() {
+                if let Some(task) = self.task(k, v) {
+                    config.tasks.insert(task.name.clone(), task);
+                }
+            }
+        }
+        for task in config.tasks.values() {
+            for alias in &task.aliases {
+                config.aliases.entry(alias.clone()).or_insert_with(|| task.name.clone());
+            }
+        }
+        if let Some(v) = doc.get("builders")
+            && let Some(t) = self.table(v, "builders")
+        {
+            for (k, v) in t.iter() {
+                if let Some(b) = self.builder(k, v) {
+                    config.builders.insert(b.name.clone(), b);
+                }
+            }
+        }
+        if let Some(v) = doc.get("cache") {
+            config.cache = self.cache(v);
+        }
+        Some(config)
+    }
+
+    fn project(&mut self, v: &Value, project: &mut Project) {
+        let Some(t) = self.table(v, "project") else {
+            return;
+        };
+        self.check_keys(t, PROJECT_KEYS, "[project]");
+        if let Some(v) = t.get("name") {
+            project.name = self.string(v, "project.name");
+        }
+        if let Some(v) = t.get("shell") {
+            match v.get_ref() {
+                DeValue::String(s) => {
+                    project.shell = s.split_whitespace().map(str::to_owned).collect();
+                }
+                _ => {
+                    if let Some(list) = self.string_list(v, "project.shell") {
+                        project.shell = list.into_iter().map(|(s, _)| s).collect();
+                    }
+                }
+            }
+            if project.shell.is_empty() {
+                self.error(
+                    ConfigError::new("shell", "`project.shell` is empty")
+                        .label(v.span(), "needs a program, e.g. [\"sh\", \"-ec\"]"),
+                );
+                project.shell = DEFAULT_SHELL.iter().map(|s| s.to_string()).collect();
+            }
+        }
+        if let Some(v) = t.get("dotenv") {
+            let list = match v.get_ref() {
+                DeValue::String(s) => Some(vec![s.to_string()]),
+                _ => self
+                    .string_list(v, "project.dotenv")
+                    .map(|l| l.into_iter().map(|(s, _)| s).collect()),
+            };
+            project.dotenv = list.unwrap_or_default();
+        }
+        if let Some(v) = t.get("default") {
+            project.default = self.string(v, "project.default").map(|s| (s, v.span()));
+        }
+    }
+
+    fn var(&mut self, key: &Spanned<std::borrow::Cow<str>>, v: &Value) -> Option<VarDef> {
+        let name = key.get_ref().to_string();
+        if !is_var_name(&name) {
+            self.error(
+                ConfigError::new("var-name", format!("invalid variable name `{name}`"))
+                    .label(key.span(), "not a valid name")
+                    .help("variable names are letters, digits and `_`, not starting with a digit"),
+            );
+        }
+        let mut var = VarDef {
+            name: name.clone(),
+            default: None,
+            env: None,
+            sh: None,
+            description: None,
+            volatile: false,
+            secret: false,
+            span: key.span(),
+        };
+        match v.get_ref() {
+            DeValue::Table(t) => {
+                self.check_keys(t, VAR_KEYS, &format!("variable `{name}`"));
+                if let Some(v) = t.get("default") {
+                    var.default = self.scalar_template(v, &format!("vars.{name}.default"));
+                }
+                if let Some(v) = t.get("env") {
+                    var.env = self.string(v, &format!("vars.{name}.env"));
+                }
+                if let Some(v) = t.get("sh") {
+                    var.sh = self.template(v, &format!("vars.{name}.sh"));
+                }
+                if let Some(v) = t.get("description") {
+                    var.description = self.string(v, &format!("vars.{name}.description"));
+                }
+                if let Some(v) = t.get("volatile") {
+                    var.volatile = self.boolean(v, &format!("vars.{name}.volatile")).unwrap_or(false);
+                }
+                if let Some(v) = t.get("secret") {
+                    var.secret = self.boolean(v, &format!("vars.{name}.secret")).unwrap_or(false);
+                }
+            }
+            _ => var.default = self.scalar_template(v, &format!("vars.{name}")),
+        }
+        Some(var)
+    }
+
+    fn task(&mut self, key: &Spanned<std::borrow::Cow<str>>, v: &Value) -> Option<Task> {
+        let name = key.get_ref().to_string();
+        if !is_task_name(&name) {
+            self.error(
+                ConfigError::new("task-name", format!("invalid task name `{name}`"))
+                    .label(key.span(), "not a valid task name")
+                    .help("task names are letters, digits, `-`, `_` and `:`"),
+            );
+        }
+        let t = self.table(v, &format!("tasks.{name}"))?;
+        let what = |field: &str| format!("tasks.{name}.{field}");
+        self.check_keys(t, TASK_KEYS, &format!("task `{name}`"));
+        let mut task = Task {
+            name: name.clone(),
+            span: key.span(),
+            description: None,
+            group: None,
+            deps: Vec::new(),
+            action: Action::None,
+            inputs: None,
+            outputs: Vec::new(),
+            env: Vec::new(),
+            dir: None,
+            watch: Vec::new(),
+            interactive: false,
+            aliases: Vec::new(),
+            deprecated: None,
+        };
+        if let Some(v) = t.get("description") {
+            task.description = self.string(v, &what("description"));
+        }
+        if let Some(v) = t.get("group") {
+            task.group = self.string(v, &what("group"));
+        }
+        if let Some(v) = t.get("deps") {
+            task.deps = self.string_list(v, &what("deps")).unwrap_or_default();
+        }
+        if let Some(v) = t.get("inputs") {
+            task.inputs = Some(self.template_list(v, &what("inputs")).unwrap_or_default());
+        }
+        if let Some(v) = t.get("outputs") {
+            task.outputs = self.template_list(v, &what("outputs")).unwrap_or_default();
+        }
+        if let Some(v) = t.get("env") {
+            task.env = self.template_map(v, &what("env"));
+        }
+        if let Some(v) = t.get("dir") {
+            task.dir = self.template(v, &what("dir"));
+        }
+        if let Some(v) = t.get("watch") {
+            task.watch = self.template_list(v, &what("watch")).unwrap_or_default();
+        }
+        if let Some(v) = t.get("interactive") {
+            task.interactive = self.boolean(v, &what("interactive")).unwrap_or(false);
+        }
+        if let Some(v) = t.get("aliases") {
+            task.aliases = self
+                .string_list(v, &what("aliases"))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(s, _)| s)
+                .collect();
+        }
+        if let Some(v) = t.get("deprecated") {
+            task.deprecated = match v.get_ref() {
+                DeValue::Boolean(true) => Some(String::new()),
+                DeValue::Boolean(false) => None,
+                _ => self.string(v, &what("deprecated")),
+            };
+        }
+        let actions: Vec<(&str, Range<usize>)> = t
+            .iter()
+            .filter(|(k, _)| ACTION_KEYS.contains(&k.get_ref().as_ref()))
+            .map(|(k, _)| {
+                (
+                    ACTION_KEYS[ACTION_KEYS.iter().position(|a| *a == k.get_ref().as_ref()).unwrap_or(0)],
+                    k.span(),
+                )
+            })
+            .collect();
+        if actions.len() > 1 {
+            let names: Vec<String> = actions.iter().map(|(a, _)| format!("`{a}`")).collect();
+            let mut e = ConfigError::new(
+                "actions",
+                format!("task `{name}` has more than one action ({})", names.join(", ")),
+            )
+            .help(
+                "a task has at most one of `run`, `image`, `container`, `deploy`; split it into tasks joined by `deps`",
+            );
+            for (a, span) in &actions {
+                e = e.label(span.clone(), format!("`{a}` action"));
+            }
+            self.error(e);
+        }
+        if let Some(v) = t.get("run") {
+            task.action = Action::Run(self.one_or_many(v, &what("run")).unwrap_or_default());
+        } else if let Some(v) = t.get("image") {
+            if let Some(a) = self.image(v, &name) {
+                task.action = Action::Image(Box::new(a));
+            }
+        } else if let Some(v) = t.get("container") {
+            if let Some(a) = self.container(v, &name) {
+                task.action = Action::Container(Box::new(a));
+            }
+        } else if let Some(v) = t.get("deploy")
+            && let Some(a) = self.deploy(v, &name)
+        {
+            task.action = Action::Deploy(Box::new(a));
+        }
+        Some(task)
+    }
+
+    fn opt_template(&mut self, t: &DeTable, key: &str, what: &str) -> Option<Template> {
+        t.get(key).and_then(|v| self.template(v, &format!("{what}.{key}")))
+    }
+
+    fn opt_list(&mut self, t: &DeTable, key: &str, what: &str) -> Vec<Template> {
+        t.get(key)
+            .and_then(|v| self.one_or_many(v, &format!("{what}.{key}")))
+            .unwrap_or_default()
+    }
+
+    fn image(&mut self, v: &Value, task: &str) -> Option<ImageAction> {
+        let what = format!("tasks.{task}.image");
+        let t = self.table(v, &what)?;
+        self.check_keys(t, IMAGE_KEYS, &format!("`{what}`"));
+        let Some(name) = self.opt_template(t, "name", &what) else {
+            if !t.contains_key("name") {
+                self.error(
+                    ConfigError::new("missing", format!("`{what}` needs a `name`"))
+                        .label(v.span(), "no `name` (the image repository)")
+                        .help("e.g. name = \"{{ registry }}/app\""),
+                );
+            }
+            return None;
+        };
+        Some(ImageAction {
+            name,
+            tags: t
+                .get("tags")
+                .map(|v| self.one_or_many(v, &format!("{what}.tags")).unwrap_or_default()),
+            context: self.opt_template(t, "context", &what),
+            dockerfile: self.opt_template(t, "dockerfile", &what),
+            target: self.opt_template(t, "target", &what),
+            platforms: self.opt_list(t, "platforms", &what),
+            build_args: t
+                .get("build_args")
+                .map(|v| self.template_map(v, &format!("{what}.build_args")))
+                .unwrap_or_default(),
+            cache_from: self.opt_list(t, "cache_from", &what),
+            cache_to: self.opt_list(t, "cache_to", &what),
+            builder: self.opt_template(t, "builder", &what),
+            ssh: self.opt_list(t, "ssh", &what),
+            secrets: self.opt_list(t, "secrets", &what),
+            push: t
+                .get("push")
+                .and_then(|v| self.bool_template(v, &format!("{what}.push"))),
+            span: v.span(),
+        })
+    }
+
+    fn container(&mut self, v: &Value, task: &str) -> Option<ContainerAction> {
+        let what = format!("tasks.{task}.container");
+        let t = self.table(v, &what)?;
+        self.check_keys(t, CONTAINER_KEYS, &format!("`{what}`"));
+        let Some(image) = self.opt_template(t, "image", &what) else {
+            if !t.contains_key("image") {
+                self.error(
+                    ConfigError::new("missing", format!("`{what}` needs an `image`"))
+                        .label(v.span(), "no `image` to run"),
+                );
+            }
+            return None;
+        };
+        let command = t.get("command").and_then(|c| match c.get_ref() {
+            DeValue::String(_) => self.template(c, &format!("{what}.command")).map(CommandSpec::Line),
+            _ => self.template_list(c, &format!("{what}.command")).map(CommandSpec::Argv),
+        });
+        Some(ContainerAction {
+            image,
+            mounts: self.opt_list(t, "mounts", &what),
+            command,
+            entrypoint: self.opt_template(t, "entrypoint", &what),
+            env: t
+                .get("env")
+                .map(|v| self.template_map(v, &format!("{what}.env")))
+                .unwrap_or_default(),
+            workdir: self.opt_template(t, "workdir", &what),
+            span: v.span(),
+        })
+    }
+
+    fn deploy(&mut self, v: &Value, task: &str) -> Option<DeployAction> {
+        let what = format!("tasks.{task}.deploy");
+        let t = self.table(v, &what)?;
+        self.check_keys(t, DEPLOY_KEYS, &format!("`{what}`"));
+        let d = DeployAction {
+            deployment: self.opt_template(t, "deployment", &what),
+            container: self.opt_template(t, "container", &what),
+            image: self.opt_template(t, "image", &what),
+            manifests: self.opt_template(t, "manifests", &what),
+            images: t
+                .get("images")
+                .map(|v| self.template_map(v, &format!("{what}.images")))
+                .unwrap_or_default(),
+            namespace: self.opt_template(t, "namespace", &what),
+            context: self.opt_template(t, "context", &what),
+            timeout: self.opt_template(t, "timeout", &what),
+            undo_on_failure: t
+                .get("undo_on_failure")
+                .and_then(|v| self.bool_template(v, &format!("{what}.undo_on_failure"))),
+            span: v.span(),
+        };
+        let form1 = t.contains_key("deployment");
+        let form2 = t.contains_key("manifests");
+        let problem = match (form1, form2) {
+            (true, true) => Some("has both `deployment` and `manifests`"),
+            (false, false) => Some("needs `deployment` (with `container` and `image`) or `manifests`"),
+            (true, false) if !(t.contains_key("container") && t.contains_key("image")) => {
+                Some("with `deployment` also needs `container` and `image`")
+            }
+            _ => None,
+        };
+        if let Some(problem) = problem {
+            self.error(
+                ConfigError::new("deploy", format!("`{what}` {problem}"))
+                    .label(v.span(), "incomplete deploy")
+                    .help("form 1: deployment + container + image; form 2: manifests + images"),
+            );
+        }
+        Some(d)
+    }
+
+    fn builder(&mut self, key: &Spanned<std::borrow::Cow<str>>, v: &Value) -> Option<Builder> {
+        let name = key.get_ref().to_string();
+        let what = format!("builders.{name}");
+        let t = self.table(v, &what)?;
+        self.check_keys(t, BUILDER_KEYS, &format!("`[{what}]`"));
+        let mut nodes = Vec::new();
+        if let Some(nv) = t.get("nodes") {
+            if let DeValue::Array(items) = nv.get_ref() {
+                for item in items.iter() {
+                    let Some(nt) = self.table(item, &format!("{what}.nodes")) else {
+                        continue;
+                    };
+                    self.check_keys(nt, NODE_KEYS, &format!("a node of `[{what}]`"));
+                    let endpoint = self.opt_template(nt, "endpoint", &what);
+                    let platforms = self.opt_list(nt, "platforms", &what);
+                    match endpoint {
+                        Some(endpoint) => nodes.push(BuilderNode { endpoint, platforms }),
+                        None if !nt.contains_key("endpoint") => self.error(
+                            ConfigError::new("missing", format!("a node of `[{what}]` needs an `endpoint`"))
+                                .label(item.span(), "no `endpoint`"),
+                        ),
+                        None => {}
+                    }
+                }
+            } else {
+                self.wrong_type(nv, &format!("{what}.nodes"), "an array of tables");
+            }
+        }
+        Some(Builder {
+            name,
+            driver: self.opt_template(t, "driver", &what),
+            driver_opts: self.opt_list(t, "driver_opts", &what),
+            insecure_registries: self.opt_list(t, "insecure_registries", &what),
+            nodes,
+            span: key.span(),
+        })
+    }
+
+    fn cache(&mut self, v: &Value) -> Option<CacheConfig> {
+        let t = self.table(v, "cache")?;
+        self.check_keys(t, CACHE_KEYS, "[cache]");
+        let remote = self.opt_template(t, "remote", "cache");
+        let Some(remote) = remote else {
+            if !t.contains_key("remote") {
+                self.error(
+                    ConfigError::new("missing", "`[cache]` needs `remote`")
+                        .label(v.span(), "no `remote`")
+                        .help("e.g. remote = \"oci://127.0.0.1:5000/team/mtr-cache\""),
+                );
+            }
+            return None;
+        };
+        let insecure = t.get("insecure").and_then(|v| self.boolean(v, "cache.insecure"));
+        let push = t.get("push").and_then(|v| self.boolean(v, "cache.push"));
+        let timeout = t.get("timeout").and_then(|v| match v.get_ref() {
+            DeValue::Integer(i) => i.as_str().parse::<u64>().ok(),
+            DeValue::String(s) => parse_seconds(s),
+            _ => None,
+        });
+        if let Some(tv) = t.get("timeout")
+            && timeout.is_none()
+        {
+            self.wrong_type(tv, "cache.timeout", "seconds or a duration like \"5s\"");
+        }
+        Some(CacheConfig {
+            remote,
+            insecure: insecure.unwrap_or(false),
+            push: push.unwrap_or(true),
+            timeout_secs: timeout.unwrap_or(5),
+        })
+    }
+}
+
+fn parse_seconds(s: &str) -> Option<u64> {
+    let s = s.trim();
+    if let Some(m) = s.strip_suffix('m') {
+        return m.parse::<u64>().ok().map(|m| m * 60);
+    }
+    s.strip_suffix('s').unwrap_or(s).parse().ok()
+}
+
+fn article(kind: &str) -> String {
+    match kind.chars().next() {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => format!("an {kind}"),
+        _ => format!("a {kind}"),
+    }
+}
+
+/// Narrows `span` (a whole string value, quotes included) to `offset` inside
+/// its text, when the source spells the string without escapes.
+fn narrow(src: &str, span: &Range<usize>, text: &str, offset: &Range<usize>) -> Range<usize> {
+    let raw = src.get(span.clone()).unwrap_or("");
+    match raw.find(text) {
+        Some(at) if !text.is_empty() => {
+            let start = span.start + at;
+            start + offset.start..start + offset.end.min(text.len())
+        }
+        _ => span.clone(),
+    }
+}
+
+/// Checks across sections: deps, aliases, variables, templates, globs, cycles.
+fn validate(l: &mut Loader, c: &Config) {
+    let task_names: Vec<&str> = c.tasks.keys().map(String::as_str).collect();
+    let mut aliases: HashMap<&str, &str> = HashMap::new();
+    for task in c.tasks.values() {
+        for alias in &task.aliases {
+            if c.tasks.contains_key(alias) || aliases.insert(alias, &task.name).is_some() {
+                l.error(
+                    ConfigError::new(
+                        "alias",
+                        format!("alias `{alias}` of task `{}` is already a task or alias", task.name),
+                    )
+                    .label(task.span.clone(), "declared here"),
+                );
+            }
+        }
+    }
+    let resolve = |name: &str| -> Option<String> {
+        if c.tasks.contains_key(name) {
+            Some(name.to_string())
+        } else {
+            aliases.get(name).map(|t| t.to_string())
+        }
+    };
+    for task in c.tasks.values() {
+        for (dep, span) in &task.deps {
+            if resolve(dep).is_none() {
+                l.error(
+                    ConfigError::new(
+                        "unknown-dep",
+                        format!("task `{}` depends on unknown task `{dep}`", task.name),
+                    )
+                    .label(span.clone(), "no task with this name")
+                    .maybe_help(did_you_mean(dep, task_names.iter().copied())),
+                );
+            }
+        }
+    }
+    if let Some((default, span)) = &c.project.default
+        && resolve(default).is_none()
+    {
+        l.error(
+            ConfigError::new("unknown-task", format!("default task `{default}` does not exist"))
+                .label(span.clone(), "no task with this name")
+                .maybe_help(did_you_mean(default, task_names.iter().copied())),
+        );
+    }
+    let var_names: Vec<&str> = c.vars.keys().map(String::as_str).collect();
+    let check_var = |l: &mut Loader, t: &Template, name: &str| {
+        if !c.vars.contains_key(name) {
+            let text = format!("{{{{ {name} }}}}");
+            let span = find_ref(l.src, &t.span, name).unwrap_or_else(|| t.span.clone());
+            l.error(
+                ConfigError::new("unknown-var", format!("unknown variable `{name}`"))
+                    .label(span, "not defined in [vars]")
+                    .help(did_you_mean(name, var_names.iter().copied()).unwrap_or_else(|| {
+                        format!("define it under [vars], or write `{{{{{{{{` to keep a literal `{text}`")
+                    })),
+            );
+        }
+    };
+    // Variables may only use other variables and process-level built-ins.
+    for var in c.vars.values() {
+        for t in var.default.iter().chain(&var.sh) {
+            for r in t.refs() {
+                match r {
+                    Ref::Var(name) => check_var(l, t, name),
+                    Ref::Root | Ref::Os | Ref::Arch | Ref::Env(_) => {}
+                    other => l.error(
+                        ConfigError::new(
+                            "template",
+                            format!("`{{{{ {} }}}}` cannot be used in a variable", other.display()),
+                        )
+                        .label(
+                            t.span.clone(),
+                            "only variables, `root`, `os`, `arch` and `env.NAME` here",
+                        ),
+                    ),
+                }
+            }
+        }
+    }
+    var_cycles(l, c);
+    for t in c.env.iter().map(|(_, t)| t) {
+        for r in t.refs() {
+            match r {
+                Ref::Var(name) => check_var(l, t, name),
+                Ref::TaskHash(_) | Ref::TaskImage(_) => l.error(
+                    ConfigError::new(
+                        "template",
+                        format!("`{{{{ {} }}}}` cannot be used in [env]", r.display()),
+                    )
+                    .label(t.span.clone(), "use it in a task's `env` instead"),
+                ),
+                _ => {}
+            }
+        }
+    }
+    for b in c.builders.values() {
+        let mut ts: Vec<&Template> = b
+            .driver
+            .iter()
+            .chain(&b.driver_opts)
+            .chain(&b.insecure_registries)
+            .collect();
+        for n in &b.nodes {
+            ts.push(&n.endpoint);
+            ts.extend(&n.platforms);
+        }
+        for t in ts {
+            for r in t.refs() {
+                if let Ref::Var(name) = r {
+                    check_var(l, t, name);
+                }
+            }
+        }
+    }
+    let deps_of = |name: &str| -> Vec<String> {
+        c.tasks
+            .get(name)
+            .map(|t| t.deps.iter().filter_map(|(d, _)| resolve(d)).collect())
+            .unwrap_or_default()
+    };
+    let cyclic = cycles(l, c, &deps_of);
+    for task in c.tasks.values() {
+        for t in task.templates() {
+            for r in t.refs() {
+                match r {
+                    Ref::Var(name) => check_var(l, t, name),
+                    Ref::TaskHash(other) | Ref::TaskImage(other) => {
+                        let span = find_ref(l.src, &t.span, &r.display()).unwrap_or_else(|| t.span.clone());
+                        let Some(target) = resolve(other) else {
+                            l.error(
+                                ConfigError::new(
+                                    "unknown-task",
+                                    format!("`{{{{ {} }}}}` names unknown task `{other}`", r.display()),
+                                )
+                                .label(span, "no task with this name")
+                                .maybe_help(did_you_mean(other, task_names.iter().copied())),
+                            );
+                            continue;
+                        };
+                        if matches!(r, Ref::TaskImage(_)) && !matches!(c.tasks[&target].action, Action::Image(_)) {
+                            l.error(
+                                ConfigError::new(
+                                    "template",
+                                    format!("`{{{{ {} }}}}`: task `{other}` does not build an image", r.display()),
+                                )
+                                .label(span.clone(), "not an `image` task"),
+                            );
+                        }
+                        if !cyclic && !reaches(&task.name, &target, &deps_of) {
+                            l.error(
+                                ConfigError::new(
+                                    "missing-dep",
+                                    format!(
+                                        "task `{}` uses `{{{{ {} }}}}` but does not depend on `{other}`",
+                                        task.name,
+                                        r.display()
+                                    ),
+                                )
+                                .label(span, format!("needs `{other}` to have run first"))
+                                .help(format!("add \"{other}\" to the `deps` of `{}`", task.name)),
+                            );
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for glob in task.inputs.iter().flatten().chain(&task.outputs).chain(&task.watch) {
+            if let Some(text) = glob.as_literal()
+                && let Err(e) = crate::inputs::check_glob(text)
+            {
+                l.error(
+                    ConfigError::new("glob", format!("invalid glob `{text}`: {e}"))
+                        .label(glob.span.clone(), "invalid glob"),
+                );
+            }
+        }
+        if let Action::Image(image) = &task.action {
+            let platforms: Vec<&str> = image
+                .platforms
+                .iter()
+                .filter_map(|p| p.as_literal())
+                .flat_map(|p| p.split(','))
+                .filter(|p| !p.trim().is_empty())
+                .collect();
+            let all_literal = image.platforms.iter().all(|p| p.as_literal().is_some());
+            let push = image.push.as_ref().map(|p| p.as_literal());
+            if all_literal && platforms.len() > 1 && matches!(push, None | Some(Some("false"))) {
+                l.error(multi_platform_error(&task.name, image));
+            }
+        }
+    }
+}
+
+/// buildx cannot `--load` a multi-platform image; say so before building.
+pub fn multi_platform_error(task: &str, image: &ImageAction) -> ConfigError {
+    let span = image
+        .platforms
+        .first()
+        .map(|p| p.span.clone())
+        .unwrap_or(image.span.clone());
+    ConfigError::new(
+        "platforms",
+        format!("task `{task}` builds several platforms but does not push"),
+    )
+    .label(span, "several platforms")
+    .help("`docker buildx build --load` cannot load a multi-platform image: set `push = true`, or build one platform")
+}
+
+/// The span of `{{ name }}` inside a string value, if spelled plainly.
+fn find_ref(src: &str, span: &Range<usize>, name: &str) -> Option<Range<usize>> {
+    let raw = src.get(span.clone())?;
+    let mut from = 0;
+    while let Some(open) = raw[from..].find("{{") {
+        let start = from + open;
+        let close = raw[start..].find("}}")? + start + 2;
+        if raw[start + 2..close - 2].trim() == name {
+            return Some(span.start + start..span.start + close);
+        }
+        from = close;
+    }
+    None
+}
+
+/// Whether `from` depends on `to`, directly or through other deps.
+fn reaches(from: &str, to: &str, deps_of: &dyn Fn(&str) -> Vec<String>) -> bool {
+    let mut seen = HashSet::new();
+    let mut stack = deps_of(from);
+    while let Some(next) = stack.pop() {
+        if next == to {
+            return true;
+        }
+        if seen.insert(next.clone()) {
+            stack.extend(deps_of(&next));
+        }
+    }
+    false
+}
+
+/// Reports every dependency cycle with its whole path. True if any.
+fn cycles(l: &mut Loader, c: &Config, deps_of: &dyn Fn(&str) -> Vec<String>) -> bool {
+    let edges: Vec<(String, String)> = c
+        .tasks
+        .keys()
+        .flat_map(|t| deps_of(t).into_iter().map(move |d| (t.clone(), d)))
+        .collect();
+    let found = crate::graph::find_cycles(c.tasks.keys().cloned().collect(), &edges);
+    for cycle in &found {
+        let path = cycle.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" → ");
+        let mut e = ConfigError::new("cycle", format!("dependency cycle: {path}"))
+            .help("a task cannot depend on itself, directly or through other tasks; remove one of these deps");
+        for pair in cycle.windows(2) {
+            let (from, to) = (&pair[0], &pair[1]);
+            if let Some((_, span)) = c.tasks[from]
+                .deps
+                .iter()
+                .find(|(d, _)| d == to || c.tasks.get(to).is_some_and(|t| t.aliases.contains(d)))
+            {
+                e = e.label(span.clone(), format!("`{from}` depends on `{to}`"));
+            }
+        }
+        l.error(e);
+    }
+    !found.is_empty()
+}
+
+/// Variables whose values refer to each other in a loop.
+fn var_cycles(l: &mut Loader, c: &Config) {
+    let edges: Vec<(String, String)> = c
+        .vars
+        .values()
+        .flat_map(|v| {
+            v.default
+                .iter()
+                .chain(&v.sh)
+                .flat_map(|t| t.refs())
+                .filter_map(|r| match r {
+                    Ref::Var(n) if c.vars.contains_key(n) => Some((v.name.clone(), n.clone())),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for cycle in crate::graph::find_cycles(c.vars.keys().cloned().collect(), &edges) {
+        let path = cycle.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" → ");
+        let mut e = ConfigError::new("var-cycle", format!("variables refer to each other in a cycle: {path}"));
+        for name in &cycle[..cycle.len() - 1] {
+            e = e.label(c.vars[name].span.clone(), format!("`{name}`"));
+        }
+        l.error(e);
+    }
+}

@@ -1,0 +1,208 @@
+//! `{{ name }}` templates: parsed once at load time, rendered per task.
+//!
+//! There is no logic in templates: a placeholder names a variable or a
+//! built-in (`root`, `task`, `hash`, `os`, `arch`, `env.NAME`,
+//! `tasks.NAME.hash`, `tasks.NAME.image`), and `{{{{` is a literal `{{`.
+
+use std::ops::Range;
+
+/// A parsed template string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    pub parts: Vec<Part>,
+    /// Span of the whole string value in the config file.
+    pub span: Range<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    Lit(String),
+    Ref(Ref),
+}
+
+/// What a placeholder refers to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Ref {
+    Var(String),
+    Root,
+    Task,
+    Hash,
+    Os,
+    Arch,
+    Env(String),
+    TaskHash(String),
+    TaskImage(String),
+}
+
+impl Ref {
+    /// The placeholder text as a user writes it, e.g. `tasks.dev.hash`.
+    pub fn display(&self) -> String {
+        match self {
+            Ref::Var(v) => v.clone(),
+            Ref::Root => "root".into(),
+            Ref::Task => "task".into(),
+            Ref::Hash => "hash".into(),
+            Ref::Os => "os".into(),
+            Ref::Arch => "arch".into(),
+            Ref::Env(n) => format!("env.{n}"),
+            Ref::TaskHash(t) => format!("tasks.{t}.hash"),
+            Ref::TaskImage(t) => format!("tasks.{t}.image"),
+        }
+    }
+}
+
+/// A template syntax error, with the byte range inside the string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateError {
+    pub message: String,
+    pub offset: Range<usize>,
+}
+
+impl Template {
+    /// A template with no placeholders.
+    pub fn literal(text: impl Into<String>) -> Template {
+        Template {
+            parts: vec![Part::Lit(text.into())],
+            span: 0..0,
+        }
+    }
+
+    pub fn parse(text: &str, span: Range<usize>) -> Result<Template, TemplateError> {
+        let mut parts = Vec::new();
+        let mut lit = String::new();
+        let mut rest = text;
+        let mut pos = 0;
+        while let Some(open) = rest.find("{{") {
+            lit.push_str(&rest[..open]);
+            let after = &rest[open..];
+            if after.starts_with("{{{{") {
+                lit.push_str("{{");
+                rest = &after[4..];
+                pos += open + 4;
+                continue;
+            }
+            let Some(close) = after.find("}}") else {
+                return Err(TemplateError {
+                    message: "unclosed `{{`".into(),
+                    offset: pos + open..pos + text.len() - pos,
+                });
+            };
+            let inner = after[2..close].trim();
+            let r = parse_ref(inner).ok_or_else(|| TemplateError {
+                message: if inner.is_empty() {
+                    "empty `{{ }}`".into()
+                } else {
+                    format!("`{inner}` is not a valid variable name")
+                },
+                offset: pos + open..pos + open + close + 2,
+            })?;
+            if !lit.is_empty() {
+                parts.push(Part::Lit(std::mem::take(&mut lit)));
+            }
+            parts.push(Part::Ref(r));
+            rest = &after[close + 2..];
+            pos += open + close + 2;
+        }
+        lit.push_str(rest);
+        if !lit.is_empty() || parts.is_empty() {
+            parts.push(Part::Lit(lit));
+        }
+        Ok(Template { parts, span })
+    }
+
+    pub fn refs(&self) -> impl Iterator<Item = &Ref> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Ref(r) => Some(r),
+            Part::Lit(_) => None,
+        })
+    }
+
+    /// The literal text when the template has no placeholders.
+    pub fn as_literal(&self) -> Option<&str> {
+        match self.parts.as_slice() {
+            [Part::Lit(s)] => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Renders with `lookup` supplying each placeholder's value.
+    pub fn render<E>(&self, mut lookup: impl FnMut(&Ref) -> Result<String, E>) -> Result<String, E> {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Lit(s) => out.push_str(s),
+                Part::Ref(r) => out.push_str(&lookup(r)?),
+            }
+        }
+        Ok(out)
+    }
+}
+
+pub fn is_var_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+pub fn is_task_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':'))
+}
+
+fn parse_ref(inner: &str) -> Option<Ref> {
+    match inner {
+        "root" => return Some(Ref::Root),
+        "task" => return Some(Ref::Task),
+        "hash" => return Some(Ref::Hash),
+        "os" => return Some(Ref::Os),
+        "arch" => return Some(Ref::Arch),
+        _ => {}
+    }
+    if let Some(name) = inner.strip_prefix("env.") {
+        return (!name.is_empty() && !name.contains(char::is_whitespace)).then(|| Ref::Env(name.into()));
+    }
+    if let Some(rest) = inner.strip_prefix("tasks.") {
+        let (task, field) = rest.rsplit_once('.')?;
+        if !is_task_name(task) {
+            return None;
+        }
+        return match field {
+            "hash" => Some(Ref::TaskHash(task.into())),
+            "image" => Some(Ref::TaskImage(task.into())),
+            _ => None,
+        };
+    }
+    is_var_name(inner).then(|| Ref::Var(inner.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(t: &str) -> String {
+        Template::parse(t, 0..0)
+            .unwrap()
+            .render::<()>(|r| Ok(format!("<{}>", r.display())))
+            .unwrap()
+    }
+
+    #[test]
+    fn renders_placeholders_and_literals() {
+        assert_eq!(render("a {{x}} b {{  y_2 }}"), "a <x> b <y_2>");
+        assert_eq!(render("{{{{ x }}"), "{{ x }}");
+        assert_eq!(
+            render("{{ tasks.dev-x.hash }}:{{env.HOME}}"),
+            "<tasks.dev-x.hash>:<env.HOME>"
+        );
+        assert_eq!(render(""), "");
+        assert_eq!(render("}} plain"), "}} plain");
+    }
+
+    #[test]
+    fn rejects_bad_placeholders() {
+        for bad in ["{{ x", "{{ }}", "{{ a b }}", "{{ tasks.x.nope }}", "{{ 1x }}"] {
+            assert!(Template::parse(bad, 0..0).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,467 @@
+//! One task: render it, hash its inputs, decide whether it is up to date,
+//! run its steps, check its outputs and produce the record to store.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::Context;
+use super::process::{self, Io, SpawnError};
+use crate::action::{self, Compiled, Step};
+use crate::config::{Action, Task};
+use crate::explain::{self, Reason};
+use crate::fingerprint::{self, Ingredients};
+use crate::hashing::{self, Digest, FileEntry};
+use crate::inputs::{self, Entry, Stat};
+use crate::render::{DepInfo, Renderer, used_vars};
+use crate::state::TaskRecord;
+
+/// How a task ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Ran,
+    UpToDate,
+    /// `--dry-run`: it would run.
+    WouldRun,
+    Failed {
+        code: i32,
+        message: String,
+    },
+    Interrupted,
+    /// Not started because a dependency failed or the run stopped.
+    NotRun(String),
+}
+
+impl Status {
+    /// Whether dependants may run after it.
+    pub fn ok(&self) -> bool {
+        matches!(self, Status::Ran | Status::UpToDate | Status::WouldRun)
+    }
+}
+
+/// The result of one task's job.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub status: Status,
+    pub reason: Reason,
+    pub fingerprint: Option<Digest>,
+    /// What dependants see as `tasks.NAME.*`.
+    pub info: DepInfo,
+    pub record: Option<TaskRecord>,
+    pub files: Vec<(String, FileEntry)>,
+    /// The commands, as shown in a dry-run plan.
+    pub steps: Vec<String>,
+    pub took: Duration,
+}
+
+impl Outcome {
+    pub fn not_run(why: String) -> Outcome {
+        Outcome {
+            status: Status::NotRun(why.clone()),
+            reason: Reason::Other(why),
+            fingerprint: None,
+            info: DepInfo::default(),
+            record: None,
+            files: Vec::new(),
+            steps: Vec::new(),
+            took: Duration::ZERO,
+        }
+    }
+
+    fn failed(message: String, start: Instant) -> Outcome {
+        Outcome {
+            status: Status::Failed {
+                code: 1,
+                message: message.clone(),
+            },
+            reason: Reason::Other(message),
+            took: start.elapsed(),
+            ..Outcome::not_run(String::new())
+        }
+    }
+}
+
+/// What the scheduler knows about a task's deps when it starts.
+#[derive(Debug, Default)]
+pub struct DepState {
+    pub infos: HashMap<String, DepInfo>,
+    pub fingerprints: Vec<(String, Digest)>,
+    /// `--dry-run`: a dep that would run (so this task cannot be judged).
+    pub would_run: Option<String>,
+    pub any_ran: bool,
+}
+
+/// A task, rendered and hashed, before deciding what to do.
+struct Prepared {
+    fingerprint: Digest,
+    parts: crate::state::Parts,
+    inputs: Vec<Entry>,
+    fresh: Vec<(String, FileEntry)>,
+    exec: Compiled,
+    env: Vec<(String, String)>,
+    dir: String,
+}
+
+pub fn run(ctx: &Context, name: &str, deps: &DepState) -> Outcome {
+    let start = Instant::now();
+    let task = &ctx.config.tasks[name];
+    if let Some(note) = &task.deprecated {
+        let note = if note.is_empty() {
+            String::new()
+        } else {
+            format!(": {note}")
+        };
+        ctx.reporter.warn(&format!("task `{name}` is deprecated{note}"));
+    }
+    if ctx.options.dry_run
+        && let Some(dep) = &deps.would_run
+    {
+        let r = renderer(ctx, name, &deps.infos, Some("<hash>"));
+        let steps = action::compile(&ctx.config, task, &r)
+            .map(|c| c.steps.iter().map(Step::describe).collect())
+            .unwrap_or_default();
+        return Outcome {
+            status: Status::WouldRun,
+            reason: Reason::DepWouldRun(dep.clone()),
+            steps,
+            ..Outcome::not_run(String::new())
+        };
+    }
+    let p = match prepare(ctx, task, deps) {
+        Ok(p) => p,
+        Err(message) => return Outcome::failed(message, start),
+    };
+    let info = DepInfo {
+        hash: fingerprint::short(&p.fingerprint),
+        image: None,
+    };
+    let mut files = p.fresh.clone();
+    let reason = decide(ctx, task, deps, &p, &mut files);
+    let base = Outcome {
+        status: Status::UpToDate,
+        reason: reason.clone(),
+        fingerprint: Some(p.fingerprint),
+        info,
+        record: None,
+        files: Vec::new(),
+        steps: p.exec.steps.iter().map(Step::describe).collect(),
+        took: Duration::ZERO,
+    };
+    if reason == Reason::UpToDate {
+        return Outcome {
+            files,
+            took: start.elapsed(),
+            ..base
+        };
+    }
+    if ctx.options.dry_run {
+        return Outcome {
+            status: Status::WouldRun,
+            files,
+            ..base
+        };
+    }
+    if ctx.options.explain {
+        ctx.reporter.explain(name, &format!("running: {reason}"));
+    }
+    if let Err(status) = execute(ctx, task, &p) {
+        return Outcome {
+            status,
+            files,
+            took: start.elapsed(),
+            ..base
+        };
+    }
+    match finish(ctx, task, &p, &mut files) {
+        Ok(record) => Outcome {
+            status: Status::Ran,
+            record,
+            files,
+            took: start.elapsed(),
+            ..base
+        },
+        Err(message) => Outcome {
+            status: Status::Failed { code: 1, message },
+            files,
+            took: start.elapsed(),
+            ..base
+        },
+    }
+}
+
+fn renderer<'a>(
+    ctx: &'a Context,
+    name: &'a str,
+    infos: &'a HashMap<String, DepInfo>,
+    hash: Option<&'a str>,
+) -> Renderer<'a> {
+    Renderer {
+        vars: &ctx.vars,
+        task: name,
+        root: &ctx.root,
+        hash,
+        deps: infos,
+    }
+}
+
+/// The task's environment as mtr sets it: `[env]`, dotenv, task `env`.
+fn task_env(ctx: &Context, task: &Task, r: &Renderer) -> Result<Vec<(String, String)>, String> {
+    let mut env: Vec<(String, String)> = ctx.dotenv.clone();
+    env.extend(r.render_map(&ctx.config.env).map_err(|e| e.to_string())?);
+    env.extend(r.render_map(&task.env).map_err(|e| e.to_string())?);
+    // Later entries win; keep one value per name.
+    let mut seen = std::collections::HashSet::new();
+    let mut out: Vec<(String, String)> = env.into_iter().rev().filter(|(k, _)| seen.insert(k.clone())).collect();
+    out.reverse();
+    Ok(out)
+}
+
+fn prepare(ctx: &Context, task: &Task, deps: &DepState) -> Result<Prepared, String> {
+    let name = task.name.as_str();
+    let fp_r = renderer(ctx, name, &deps.infos, None);
+    let identity = action::compile(&ctx.config, task, &fp_r)
+        .map_err(|e| e.to_string())?
+        .identity;
+    let fp_env = task_env(ctx, task, &fp_r)?;
+    let dir = fp_r
+        .render_opt(&task.dir)
+        .map_err(|e| e.to_string())?
+        .unwrap_or_else(|| ".".into());
+    let mut inputs = Vec::new();
+    if let Some(patterns) = &task.inputs {
+        let patterns = fp_r.render_list(patterns).map_err(|e| e.to_string())?;
+        let res = inputs::resolve(&ctx.config.root, &patterns, false).map_err(|e| format!("{e}"))?;
+        if let Some(missing) = res.missing.first() {
+            return Err(format!("input `{missing}` does not exist"));
+        }
+        inputs = res.files;
+    }
+    let (digests, fresh) =
+        hashing::hash_entries(&ctx.config.root, &inputs, &ctx.state.files).map_err(|e| e.to_string())?;
+    let values: Vec<(String, Option<String>)> = used_vars(task.templates())
+        .into_iter()
+        .map(|v| {
+            let volatile = ctx.vars.def(&v).is_some_and(|d| d.volatile);
+            let value = if volatile {
+                None
+            } else {
+                ctx.vars.get(&v).ok().map(|x| x.value)
+            };
+            (v, value)
+        })
+        .collect();
+    let ingredients = Ingredients {
+        action: &identity,
+        env: &fp_env,
+        dir: &dir,
+        inputs: inputs
+            .iter()
+            .zip(&digests)
+            .map(|(e, d)| (e.rel.as_str(), *d, e.link.is_none() && e.stat.executable()))
+            .collect(),
+        deps: deps.fingerprints.iter().map(|(n, d)| (n.as_str(), *d)).collect(),
+        vars: values.iter().map(|(n, v)| (n.as_str(), v.as_deref())).collect(),
+    };
+    let (fingerprint, parts) = fingerprint::compute(&ingredients);
+    let short = fingerprint::short(&fingerprint);
+    let exec_r = renderer(ctx, name, &deps.infos, Some(&short));
+    let exec = action::compile(&ctx.config, task, &exec_r).map_err(|e| e.to_string())?;
+    let env = task_env(ctx, task, &exec_r)?;
+    let dir = exec_r
+        .render_opt(&task.dir)
+        .map_err(|e| e.to_string())?
+        .unwrap_or_else(|| ".".into());
+    Ok(Prepared {
+        fingerprint,
+        parts,
+        inputs,
+        fresh,
+        exec,
+        env,
+        dir,
+    })
+}
+
+/// Why the task must run, or `UpToDate`.
+fn decide(ctx: &Context, task: &Task, deps: &DepState, p: &Prepared, files: &mut Vec<(String, FileEntry)>) -> Reason {
+    if task.interactive {
+        return Reason::Interactive;
+    }
+    if ctx.options.force.contains(&task.name) {
+        return Reason::Forced;
+    }
+    if matches!(task.action, Action::None) && task.inputs.is_none() {
+        return if deps.any_ran || ctx.options.dry_run && deps.would_run.is_some() {
+            Reason::Aggregate
+        } else {
+            Reason::UpToDate
+        };
+    }
+    if task.inputs.is_none() && !matches!(task.action, Action::Image(_)) {
+        return Reason::NoInputs;
+    }
+    let Some(rec) = ctx.state.tasks.get(&task.name) else {
+        return Reason::NeverRan;
+    };
+    if rec.fingerprint != p.fingerprint {
+        return explain::diff(&rec.parts, &p.parts);
+    }
+    match check_outputs(ctx, task, rec, files) {
+        Some(reason) => reason,
+        None => Reason::UpToDate,
+    }
+}
+
+/// Whether every recorded output still has the content it had.
+fn check_outputs(ctx: &Context, task: &Task, rec: &TaskRecord, files: &mut Vec<(String, FileEntry)>) -> Option<Reason> {
+    let root = &ctx.config.root;
+    let mut entries = Vec::new();
+    for (path, _) in &rec.outputs {
+        match std::fs::symlink_metadata(root.join(path)) {
+            Ok(m) => entries.push(Entry {
+                rel: path.clone(),
+                stat: Stat::of(&m),
+                link: m
+                    .file_type()
+                    .is_symlink()
+                    .then(|| std::fs::read_link(root.join(path)).unwrap_or_default()),
+            }),
+            Err(_) => return Some(Reason::OutputMissing(path.clone())),
+        }
+    }
+    for t in &task.outputs {
+        if let Some(lit) = t.as_literal()
+            && !lit.contains(['*', '?', '[', '{'])
+            && !root.join(lit).exists()
+        {
+            return Some(Reason::OutputMissing(lit.to_string()));
+        }
+    }
+    let Ok((digests, fresh)) = hashing::hash_entries(root, &entries, &ctx.state.files) else {
+        return Some(Reason::Other("an output could not be read".into()));
+    };
+    files.extend(fresh);
+    for ((path, want), got) in rec.outputs.iter().zip(digests) {
+        if *want != got {
+            return Some(Reason::OutputChanged(path.clone()));
+        }
+    }
+    None
+}
+
+/// Runs the steps; `Err` carries the failed or interrupted status.
+fn execute(ctx: &Context, task: &Task, p: &Prepared) -> Result<(), Status> {
+    let cwd = ctx.config.root.join(&p.dir);
+    let mut env = ctx.env.clone();
+    env.extend(p.env.iter().cloned());
+    let io = if task.interactive { Io::Terminal } else { Io::Piped };
+    let shell = &ctx.config.project.shell;
+    let default_shell = ctx.config.project.has_default_shell();
+    if !cwd.is_dir() && !p.exec.steps.is_empty() {
+        return Err(Status::Failed {
+            code: 1,
+            message: format!("working directory `{}` does not exist", p.dir),
+        });
+    }
+    for step in &p.exec.steps {
+        if process::cancelled() {
+            return Err(Status::Interrupted);
+        }
+        let argv = match step {
+            Step::Shell(line) => action::run::argv_for(shell, default_shell, line),
+            Step::Exec(argv) => argv.clone(),
+            Step::MkDir(dir) => {
+                std::fs::create_dir_all(ctx.config.root.join(dir)).map_err(|e| Status::Failed {
+                    code: 1,
+                    message: format!("cannot create `{}`: {e}", dir.display()),
+                })?;
+                continue;
+            }
+        };
+        ctx.reporter.command(&task.name, &step.describe());
+        match process::run(&task.name, &argv, &cwd, &env, io, &ctx.reporter) {
+            Ok(0) => {}
+            Ok(_) if process::cancelled() => return Err(Status::Interrupted),
+            Ok(code) => {
+                let message = match step {
+                    Step::Shell(line) if code == 127 => missing_program(line, &env)
+                        .map(|p| format!("`{p}` was not found on PATH"))
+                        .unwrap_or_else(|| format!("exit status {code}")),
+                    _ => format!("exit status {code}"),
+                };
+                return Err(Status::Failed { code, message });
+            }
+            Err(SpawnError::Interrupted) => return Err(Status::Interrupted),
+            Err(e) => {
+                return Err(Status::Failed {
+                    code: 1,
+                    message: e.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The first word of a shell line when it names no program on PATH.
+fn missing_program(line: &str, env: &HashMap<String, String>) -> Option<String> {
+    let first = line.split_whitespace().find(|w| !w.contains('='))?;
+    if first.contains('/') {
+        return (!Path::new(first).exists()).then(|| first.to_string());
+    }
+    let path = env.get("PATH")?;
+    let found = std::env::split_paths(path).any(|dir| dir.join(first).is_file());
+    (!found).then(|| first.to_string())
+}
+
+/// After a successful run: check outputs and inputs, build the record.
+fn finish(
+    ctx: &Context,
+    task: &Task,
+    p: &Prepared,
+    files: &mut Vec<(String, FileEntry)>,
+) -> Result<Option<TaskRecord>, String> {
+    let root = &ctx.config.root;
+    let short = fingerprint::short(&p.fingerprint);
+    let infos = HashMap::new();
+    let r = renderer(ctx, &task.name, &infos, Some(&short));
+    let patterns = r.render_list(&task.outputs).map_err(|e| e.to_string())?;
+    let mut outputs = Vec::new();
+    if !patterns.is_empty() {
+        let res = inputs::resolve(root, &patterns, true).map_err(|e| e.to_string())?;
+        if let Some(missing) = res.missing.first() {
+            return Err(format!("declared output `{missing}` was not created"));
+        }
+        for glob in &res.empty {
+            ctx.reporter
+                .warn(&format!("output glob `{glob}` of task `{}` matched no file", task.name));
+        }
+        let (digests, fresh) = hashing::hash_entries(root, &res.files, &ctx.state.files).map_err(|e| e.to_string())?;
+        files.extend(fresh);
+        outputs = res.files.into_iter().map(|e| e.rel).zip(digests).collect();
+    }
+    if task.interactive || (task.inputs.is_none() && !matches!(task.action, Action::Image(_))) {
+        return Ok(None);
+    }
+    // The run must not be recorded against input content it did not see.
+    for e in &p.inputs {
+        let now = std::fs::symlink_metadata(root.join(&e.rel)).map(|m| Stat::of(&m)).ok();
+        if now != Some(e.stat) {
+            ctx.reporter.warn(&format!(
+                "input `{}` changed while `{}` ran; it will run again next time",
+                e.rel, task.name
+            ));
+            return Ok(None);
+        }
+    }
+    let finished = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    Ok(Some(TaskRecord {
+        fingerprint: p.fingerprint,
+        finished,
+        parts: p.parts.clone(),
+        outputs,
+    }))
+}

@@ -1,0 +1,306 @@
+//! The scheduler: starts each task once its deps succeeded, up to `-j` at
+//! a time, interactive tasks alone; stops on the first failure unless
+//! `-k`; on Ctrl-C stops every child process group before returning.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinSet;
+
+use super::Context;
+use super::job::{self, DepState, Outcome, Status};
+use super::process::{self, Signal};
+use crate::graph::Plan;
+use crate::report::Counts;
+use crate::state::Update;
+
+/// How long children get to exit after SIGINT/SIGTERM before SIGKILL.
+const GRACE: Duration = Duration::from_secs(3);
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct RunResult {
+    pub outcomes: HashMap<String, Outcome>,
+    /// The signal that interrupted the run, if any.
+    pub interrupted: Option<i32>,
+    pub took: Duration,
+}
+
+impl RunResult {
+    /// The process exit status: 0, the first failing command's, 130/143.
+    pub fn exit_code(&self, plan: &Plan) -> i32 {
+        if let Some(sig) = self.interrupted {
+            return 128 + sig;
+        }
+        plan.order
+            .iter()
+            .filter_map(|n| match &self.outcomes.get(n)?.status {
+                Status::Failed { code, .. } => Some(if *code == 0 { 1 } else { *code }),
+                _ => None,
+            })
+            .next()
+            .unwrap_or(0)
+    }
+
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for (name, o) in &self.outcomes {
+            match o.status {
+                Status::Ran | Status::WouldRun => c.ran += 1,
+                Status::UpToDate => c.up_to_date += 1,
+                Status::Failed { .. } | Status::Interrupted => c.failed.push(name.clone()),
+                Status::NotRun(_) => c.skipped += 1,
+            }
+        }
+        c.failed.sort();
+        c
+    }
+}
+
+fn dep_state(plan: &Plan, name: &str, done: &HashMap<String, Outcome>) -> DepState {
+    let mut s = DepState::default();
+    for d in &plan.deps[name] {
+        let o = &done[d];
+        s.infos.insert(d.clone(), o.info.clone());
+        if let Some(fp) = o.fingerprint {
+            s.fingerprints.push((d.clone(), fp));
+        }
+        if o.status == Status::WouldRun && s.would_run.is_none() {
+            s.would_run = Some(d.clone());
+        }
+        s.any_ran |= o.status == Status::Ran;
+    }
+    s
+}
+
+/// `--dry-run`: judges every task in order, running nothing.
+pub fn dry_run(ctx: &Context, plan: &Plan) -> RunResult {
+    let start = Instant::now();
+    let mut done = HashMap::new();
+    for name in &plan.order {
+        let deps = dep_state(plan, name, &done);
+        let outcome = if let Some(bad) = plan.deps[name].iter().find(|d| !done[*d].status_ok()) {
+            Outcome::not_run(format!("dependency `{bad}` would fail"))
+        } else {
+            job::run(ctx, name, &deps)
+        };
+        done.insert(name.clone(), outcome);
+    }
+    RunResult {
+        outcomes: done,
+        interrupted: None,
+        took: start.elapsed(),
+    }
+}
+
+trait StatusOk {
+    fn status_ok(&self) -> bool;
+}
+
+impl StatusOk for Outcome {
+    fn status_ok(&self) -> bool {
+        self.status.ok()
+    }
+}
+
+/// Runs the plan for real.
+pub fn run(ctx: Arc<Context>, plan: &Plan) -> std::io::Result<RunResult> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(run_async(ctx, plan))
+}
+
+async fn run_async(ctx: Arc<Context>, plan: &Plan) -> std::io::Result<RunResult> {
+    let start = Instant::now();
+    let mut signals = Signals::new()?;
+    let mut done: HashMap<String, Outcome> = HashMap::new();
+    let mut pending: Vec<String> = plan.order.clone();
+    let mut running: JoinSet<(String, Outcome)> = JoinSet::new();
+    let mut interactive_running = false;
+    let mut stop = false;
+    let mut interrupted = None;
+    let jobs = ctx.options.jobs.max(1);
+    loop {
+        if !stop && interrupted.is_none() {
+            let mut i = 0;
+            while i < pending.len() {
+                let name = pending[i].clone();
+                let deps = &plan.deps[&name];
+                if !deps.iter().all(|d| done.contains_key(d)) {
+                    i += 1;
+                    continue;
+                }
+                if let Some(bad) = deps.iter().find(|d| !done[*d].status.ok()) {
+                    let why = format!("dependency `{bad}` did not succeed");
+                    ctx.reporter.skipped(&name, &why);
+                    done.insert(name.clone(), Outcome::not_run(why));
+                    pending.remove(i);
+                    i = 0;
+                    continue;
+                }
+                let interactive = ctx.config.tasks[&name].interactive;
+                if interactive_running || running.len() >= jobs || (interactive && !running.is_empty()) {
+                    // An interactive task waits for the others, and nothing
+                    // new starts meanwhile so it gets its turn.
+                    if interactive {
+                        break;
+                    }
+                    i += 1;
+                    if running.len() >= jobs || interactive_running {
+                        break;
+                    }
+                    continue;
+                }
+                pending.remove(i);
+                interactive_running = interactive;
+                let state = dep_state(plan, &name, &done);
+                let c = ctx.clone();
+                running.spawn_blocking(move || {
+                    let outcome = job::run(&c, &name, &state);
+                    (name, outcome)
+                });
+            }
+        }
+        if running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            joined = running.join_next() => {
+                let Some(joined) = joined else { continue };
+                let (name, outcome) = match joined {
+                    Ok(pair) => pair,
+                    Err(e) => return Err(std::io::Error::other(format!("a task panicked: {e}"))),
+                };
+                if ctx.config.tasks[&name].interactive {
+                    interactive_running = false;
+                }
+                report(&ctx, &name, &outcome);
+                if !outcome.status.ok() && !ctx.options.keep_going {
+                    stop = true;
+                }
+                done.insert(name, outcome);
+            }
+            sig = signals.recv() => {
+                if let Some(sig) = sig {
+                    interrupted = interrupted.or(Some(sig));
+                }
+            }
+        }
+    }
+    for name in pending {
+        let why = if interrupted.is_some() {
+            "interrupted"
+        } else {
+            "the run stopped after a failure"
+        };
+        done.insert(name, Outcome::not_run(why.into()));
+    }
+    commit(&ctx, &done);
+    Ok(RunResult {
+        outcomes: done,
+        interrupted,
+        took: start.elapsed(),
+    })
+}
+
+fn report(ctx: &Context, name: &str, o: &Outcome) {
+    let r = &ctx.reporter;
+    match &o.status {
+        Status::Ran => r.ran(name, o.took, ""),
+        Status::UpToDate => r.up_to_date(name),
+        Status::Failed { message, .. } => r.failed(name, o.took, message),
+        Status::Interrupted => r.failed(name, o.took, "interrupted"),
+        Status::NotRun(why) => r.skipped(name, why),
+        Status::WouldRun => {}
+    }
+}
+
+/// Stores what this run learned: records of successes, removal of the
+/// records of tasks that failed, new stat-cache entries.
+fn commit(ctx: &Context, done: &HashMap<String, Outcome>) {
+    let mut update = Update::default();
+    for (name, o) in done {
+        match &o.status {
+            Status::Ran => match &o.record {
+                Some(rec) => {
+                    update.set.insert(name.clone(), rec.clone());
+                }
+                None => {
+                    update.remove.insert(name.clone());
+                }
+            },
+            Status::Failed { .. } | Status::Interrupted => {
+                update.remove.insert(name.clone());
+            }
+            _ => {}
+        }
+        update.files.extend(o.files.iter().map(|(k, v)| (k.clone(), *v)));
+    }
+    if let Err(e) = ctx.store.commit(&update) {
+        ctx.reporter.error(&format!(
+            "could not save state in `{}`: {e}\nthe tasks' own work is kept; they will run again next time",
+            ctx.store.dir().display()
+        ));
+    }
+}
+
+/// SIGINT/SIGTERM: the first stops every child group (SIGKILL after a
+/// grace period); a second kills them at once.
+struct Signals {
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    count: usize,
+}
+
+impl Signals {
+    #[cfg(unix)]
+    fn new() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            count: 0,
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn new() -> std::io::Result<Signals> {
+        Ok(Signals { count: 0 })
+    }
+
+    /// Waits for a signal and acts on it; returns its number when the run
+    /// must end (not for a Ctrl-C meant for an interactive task).
+    #[cfg(unix)]
+    async fn recv(&mut self) -> Option<i32> {
+        let sig = tokio::select! {
+            _ = self.int.recv() => 2,
+            _ = self.term.recv() => 15,
+        };
+        if sig == 2 && process::FOREGROUND.load(std::sync::atomic::Ordering::SeqCst) {
+            // The terminal sent it to the interactive task too; let it decide.
+            return None;
+        }
+        self.count += 1;
+        process::cancel();
+        if self.count > 1 {
+            process::signal_all(Signal::Kill);
+        } else {
+            process::signal_all(if sig == 2 { Signal::Int } else { Signal::Term });
+            tokio::spawn(async {
+                tokio::time::sleep(GRACE).await;
+                process::signal_all(Signal::Kill);
+            });
+        }
+        Some(sig)
+    }
+
+    #[cfg(not(unix))]
+    async fn recv(&mut self) -> Option<i32> {
+        let _ = tokio::signal::ctrl_c().await;
+        self.count += 1;
+        process::cancel();
+        Some(2)
+    }
+}

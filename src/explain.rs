@@ -1,0 +1,153 @@
+//! Why a task runs or is skipped, in words (`--explain`, `--dry-run`).
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::state::Parts;
+
+/// The reason for a task's status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    UpToDate,
+    NeverRan,
+    Forced,
+    NoInputs,
+    Interactive,
+    Aggregate,
+    CommandChanged,
+    VarChanged(String),
+    EnvChanged(String),
+    DirChanged,
+    DepChanged(String),
+    Inputs {
+        added: Vec<String>,
+        removed: Vec<String>,
+        modified: Vec<String>,
+    },
+    OutputMissing(String),
+    OutputChanged(String),
+    ImageMissing(String),
+    DepWouldRun(String),
+    Other(String),
+}
+
+/// How many paths to name before "and N more".
+const SHOWN: usize = 3;
+
+fn list(kind: &str, paths: &[String]) -> Option<String> {
+    if paths.is_empty() {
+        return None;
+    }
+    let named: Vec<String> = paths.iter().take(SHOWN).map(|p| format!("`{p}`")).collect();
+    let more = paths.len().saturating_sub(SHOWN);
+    let tail = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    Some(format!("{kind} {}{tail}", named.join(", ")))
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::UpToDate => f.write_str("up to date"),
+            Reason::NeverRan => f.write_str("never ran"),
+            Reason::Forced => f.write_str("forced (-B)"),
+            Reason::NoInputs => f.write_str("no `inputs` declared, so it always runs"),
+            Reason::Interactive => f.write_str("interactive tasks always run"),
+            Reason::Aggregate => f.write_str("runs its dependencies only"),
+            Reason::CommandChanged => f.write_str("command changed"),
+            Reason::VarChanged(v) => write!(f, "variable `{v}` changed"),
+            Reason::EnvChanged(k) => write!(f, "environment `{k}` changed"),
+            Reason::DirChanged => f.write_str("`dir` changed"),
+            Reason::DepChanged(d) => write!(f, "dependency `{d}` changed"),
+            Reason::Inputs {
+                added,
+                removed,
+                modified,
+            } => {
+                let parts: Vec<String> = [
+                    list("modified", modified),
+                    list("added", added),
+                    list("removed", removed),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                write!(f, "inputs changed: {}", parts.join("; "))
+            }
+            Reason::OutputMissing(p) => write!(f, "output `{p}` missing"),
+            Reason::OutputChanged(p) => write!(f, "output `{p}` changed since the last run"),
+            Reason::ImageMissing(r) => write!(f, "image `{r}` no longer exists"),
+            Reason::DepWouldRun(d) => write!(f, "dependency `{d}` would run"),
+            Reason::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+/// What changed between the recorded parts and the current ones, most
+/// specific first.
+pub fn diff(old: &Parts, new: &Parts) -> Reason {
+    let old_vars: HashMap<&str, &[u8; 32]> = old.vars.iter().map(|(n, d)| (n.as_str(), d)).collect();
+    for (name, d) in &new.vars {
+        if old_vars.get(name.as_str()).is_some_and(|o| *o != d) {
+            return Reason::VarChanged(name.clone());
+        }
+    }
+    let old_deps: HashMap<&str, &[u8; 32]> = old.deps.iter().map(|(n, d)| (n.as_str(), d)).collect();
+    for (name, d) in &new.deps {
+        if old_deps.get(name.as_str()) != Some(&d) {
+            return Reason::DepChanged(name.clone());
+        }
+    }
+    if old.action != new.action {
+        return Reason::CommandChanged;
+    }
+    if old.env != new.env {
+        let old_env: HashMap<&str, &[u8; 32]> = old.env.iter().map(|(n, d)| (n.as_str(), d)).collect();
+        let new_env: HashMap<&str, &[u8; 32]> = new.env.iter().map(|(n, d)| (n.as_str(), d)).collect();
+        let changed = new
+            .env
+            .iter()
+            .find(|(k, d)| old_env.get(k.as_str()) != Some(&d))
+            .map(|(k, _)| k.clone())
+            .or_else(|| {
+                old.env
+                    .iter()
+                    .find(|(k, _)| !new_env.contains_key(k.as_str()))
+                    .map(|(k, _)| k.clone())
+            });
+        return Reason::EnvChanged(changed.unwrap_or_default());
+    }
+    if old.dir != new.dir {
+        return Reason::DirChanged;
+    }
+    if old.inputs != new.inputs {
+        let before: HashMap<&str, (&[u8; 32], bool)> =
+            old.inputs.iter().map(|(p, d, x)| (p.as_str(), (d, *x))).collect();
+        let after: HashMap<&str, (&[u8; 32], bool)> =
+            new.inputs.iter().map(|(p, d, x)| (p.as_str(), (d, *x))).collect();
+        let mut added = Vec::new();
+        let mut modified = Vec::new();
+        for (p, d, x) in &new.inputs {
+            match before.get(p.as_str()) {
+                None => added.push(p.clone()),
+                Some(o) if *o != (d, *x) => modified.push(p.clone()),
+                _ => {}
+            }
+        }
+        let removed = old
+            .inputs
+            .iter()
+            .filter(|(p, _, _)| !after.contains_key(p.as_str()))
+            .map(|(p, _, _)| p.clone())
+            .collect();
+        return Reason::Inputs {
+            added,
+            removed,
+            modified,
+        };
+    }
+    Reason::Other("its fingerprint changed".into())
+}

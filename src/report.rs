@@ -1,0 +1,233 @@
+//! What mtr prints while it runs: task output (whole lines, prefixed when
+//! tasks overlap, secrets masked), one status line per task, a summary.
+//!
+//! Task output goes to mtr's stdout/stderr as the task wrote it; mtr's own
+//! lines go to stderr, so stdout holds only the tasks' data.
+
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Which stream a task wrote a line to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Out,
+    Err,
+}
+
+/// How much mtr says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+}
+
+/// Serialises all output so lines from parallel tasks never tear.
+#[derive(Debug)]
+pub struct Reporter {
+    pub color: bool,
+    pub verbosity: Verbosity,
+    /// Width of the task-name column when output lines are prefixed.
+    pub prefix: Option<usize>,
+    pub github: bool,
+    masks: Mutex<Vec<String>>,
+    lock: Mutex<()>,
+}
+
+const GREEN: &str = "\x1b[32m";
+const RED: &str = "\x1b[31m";
+const YELLOW: &str = "\x1b[33m";
+const DIM: &str = "\x1b[2m";
+const BOLD: &str = "\x1b[1m";
+const CYAN: &str = "\x1b[36m";
+const RESET: &str = "\x1b[0m";
+
+impl Reporter {
+    pub fn new(color: bool, verbosity: Verbosity) -> Reporter {
+        Reporter {
+            color,
+            verbosity,
+            prefix: None,
+            github: std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true"),
+            masks: Mutex::new(Vec::new()),
+            lock: Mutex::new(()),
+        }
+    }
+
+    /// Values to print as `***` from now on.
+    pub fn set_masks(&self, mut secrets: Vec<String>) {
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        *self.masks.lock().unwrap_or_else(|e| e.into_inner()) = secrets;
+    }
+
+    /// Replaces every secret value in `text` by `***`.
+    pub fn mask(&self, text: &str) -> String {
+        let masks = self.masks.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = text.to_string();
+        for m in masks.iter() {
+            if out.contains(m.as_str()) {
+                out = out.replace(m.as_str(), "***");
+            }
+        }
+        out
+    }
+
+    fn paint(&self, color: &str, text: &str) -> String {
+        if self.color {
+            format!("{color}{text}{RESET}")
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// One line a task wrote (with its newline, if any).
+    pub fn task_output(&self, task: &str, stream: Stream, line: &[u8]) {
+        let text = String::from_utf8_lossy(line);
+        let text = self.mask(&text);
+        let mut buf = Vec::with_capacity(text.len() + 32);
+        if let Some(width) = self.prefix {
+            let name = format!("{task:<width$} | ");
+            buf.extend_from_slice(self.paint(CYAN, &name).as_bytes());
+        }
+        buf.extend_from_slice(text.as_bytes());
+        if !buf.ends_with(b"\n") {
+            buf.push(b'\n');
+        }
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = match stream {
+            Stream::Out => std::io::stdout().lock().write_all(&buf),
+            Stream::Err => std::io::stderr().lock().write_all(&buf),
+        };
+    }
+
+    /// A line of mtr's own on stderr.
+    pub fn line(&self, text: &str) {
+        let text = self.mask(text);
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{text}");
+    }
+
+    /// The command a task is about to run.
+    pub fn command(&self, task: &str, text: &str) {
+        if self.verbosity >= Verbosity::Normal {
+            self.line(&self.paint(BOLD, &format!("[{task}] {text}")));
+        }
+    }
+
+    pub fn explain(&self, task: &str, text: &str) {
+        self.line(&self.paint(YELLOW, &format!("[{task}] {text}")));
+    }
+
+    pub fn warn(&self, text: &str) {
+        if self.github {
+            self.line(&format!("::warning::{}", text.replace('\n', "%0A")));
+        }
+        self.line(&format!("{} {text}", self.paint(YELLOW, "warning:")));
+    }
+
+    pub fn error(&self, text: &str) {
+        self.line(&format!("{} {text}", self.paint(RED, "error:")));
+    }
+
+    pub fn ran(&self, task: &str, took: Duration, note: &str) {
+        if self.verbosity >= Verbosity::Normal {
+            self.line(&format!(
+                "{} {task}{note} {}",
+                self.paint(GREEN, "✓"),
+                self.paint(DIM, &format!("({})", duration(took)))
+            ));
+        }
+    }
+
+    pub fn up_to_date(&self, task: &str) {
+        if self.verbosity >= Verbosity::Normal {
+            self.line(&self.paint(DIM, &format!("· {task} up to date")));
+        }
+    }
+
+    pub fn failed(&self, task: &str, took: Duration, why: &str) {
+        if self.github {
+            self.line(&format!("::error title=mtr: task {task} failed::{why}"));
+        }
+        self.line(&format!(
+            "{} {task} failed: {why} {}",
+            self.paint(RED, "✗"),
+            self.paint(DIM, &format!("({})", duration(took)))
+        ));
+    }
+
+    pub fn skipped(&self, task: &str, why: &str) {
+        if self.verbosity >= Verbosity::Normal {
+            self.line(&self.paint(DIM, &format!("- {task} skipped: {why}")));
+        }
+    }
+
+    pub fn group_start(&self, task: &str) {
+        if self.github {
+            self.line(&format!("::group::{task}"));
+        }
+    }
+
+    pub fn group_end(&self) {
+        if self.github {
+            self.line("::endgroup::");
+        }
+    }
+
+    /// The final one-line summary.
+    pub fn summary(&self, counts: &Counts, took: Duration) {
+        if self.verbosity == Verbosity::Quiet && counts.failed.is_empty() {
+            return;
+        }
+        let mut parts = Vec::new();
+        if !counts.failed.is_empty() {
+            let names = counts
+                .failed
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            parts.push(self.paint(RED, &format!("{} failed ({names})", counts.failed.len())));
+        }
+        if counts.ran > 0 {
+            parts.push(format!("{} ran", counts.ran));
+        }
+        if counts.up_to_date > 0 {
+            parts.push(format!("{} up to date", counts.up_to_date));
+        }
+        if counts.restored > 0 {
+            parts.push(format!("{} restored from cache", counts.restored));
+        }
+        if counts.skipped > 0 {
+            parts.push(format!("{} not run", counts.skipped));
+        }
+        if parts.is_empty() {
+            parts.push("nothing to do".into());
+        }
+        self.line(&format!("mtr: {} in {}", parts.join(", "), duration(took)));
+    }
+}
+
+/// Tallies for the summary line.
+#[derive(Debug, Default, Clone)]
+pub struct Counts {
+    pub ran: usize,
+    pub up_to_date: usize,
+    pub restored: usize,
+    pub skipped: usize,
+    pub failed: Vec<String>,
+}
+
+/// A duration as people read it: `12ms`, `1.52s`, `2m03s`.
+pub fn duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.2}s", d.as_secs_f64())
+    } else {
+        format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60)
+    }
+}
