@@ -154,6 +154,7 @@ fn run(cli: &Cli, color: bool) -> Result<(), Error> {
     let vars = Vars::new(&config, &assignments, env.clone()).map_err(Error::from)?;
     let plan = Plan::new(&config, &tasks);
     check_vars(&config, &vars, &plan)?;
+    check_platforms(&config, &vars, &plan)?;
     let verbosity = if cli.quiet {
         Verbosity::Quiet
     } else if cli.verbose {
@@ -247,6 +248,29 @@ fn check_vars(config: &Config, vars: &Vars, plan: &Plan) -> Result<(), Error> {
     } else {
         Err(Error::Config(errors))
     }
+}
+
+/// Several platforms without `push` fail when the plan is made, with the
+/// variables' values known (`PLATFORMS=linux/arm64` may narrow a build).
+fn check_platforms(config: &Config, vars: &Vars, plan: &Plan) -> Result<(), Error> {
+    let deps = HashMap::new();
+    let root = config.root.display().to_string();
+    let mut errors = Vec::new();
+    for name in &plan.order {
+        if let crate::config::Action::Image(image) = &config.tasks[name].action {
+            let r = crate::render::Renderer {
+                vars,
+                task: name,
+                root: &root,
+                hash: Some(""),
+                deps: &deps,
+            };
+            if let Err(e) = crate::action::image::check_platforms(name, image, &r) {
+                errors.push(e.with_source(&config.source));
+            }
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(Error::Config(errors)) }
 }
 
 /// Whether two tasks of the plan may run at the same time (then output

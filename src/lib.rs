@@ -8,6 +8,7 @@
 
 pub mod action;
 pub mod app;
+pub mod build_context;
 pub mod cli;
 pub mod config;
 pub mod dockerignore;

@@ -1,6 +1,10 @@
 //! Actions compile to steps: pure functions from a task's settings to the
 //! commands it runs. `--dry-run`, tests and real runs share this code.
 
+pub mod builder;
+pub mod container;
+pub mod deploy;
+pub mod image;
 pub mod run;
 
 use std::path::PathBuf;
@@ -17,6 +21,14 @@ pub enum Step {
     Exec(Vec<String>),
     /// Create a directory if missing (e.g. a local buildx cache).
     MkDir(PathBuf),
+    /// Fail plainly when the `docker buildx` plugin is missing.
+    RequireBuildx,
+    /// Create (or recreate, when its section changed) a managed builder.
+    EnsureBuilder(Box<builder::BuilderSpec>),
+    /// `docker run`, named at start so Ctrl-C can stop the container.
+    Container(container::ContainerRun),
+    /// A `kubectl` rollout.
+    Deploy(Box<deploy::DeployPlan>),
 }
 
 impl Step {
@@ -26,6 +38,10 @@ impl Step {
             Step::Shell(line) => line.clone(),
             Step::Exec(argv) => shell_join(argv),
             Step::MkDir(path) => format!("mkdir -p {}", quote(&path.display().to_string())),
+            Step::RequireBuildx => "docker buildx version".into(),
+            Step::EnsureBuilder(b) => format!("docker buildx create --name {} ...  # if missing or changed", b.name),
+            Step::Container(c) => shell_join(&c.argv("mtr-…", false)),
+            Step::Deploy(d) => d.describe(),
         }
     }
 }
@@ -36,6 +52,12 @@ pub struct Compiled {
     pub steps: Vec<Step>,
     /// What identifies the action in the fingerprint.
     pub identity: Vec<String>,
+    /// `image` tasks: the first reference built (`tasks.NAME.image`).
+    pub image: Option<String>,
+    /// `image` tasks: a command that succeeds while the image still exists.
+    pub exists: Option<Vec<String>>,
+    /// `image` tasks: the build context (default inputs).
+    pub context: Option<image::BuildContext>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,11 +73,14 @@ pub fn compile(config: &Config, task: &Task, r: &Renderer) -> Result<Compiled, A
     match &task.action {
         Action::None => Ok(Compiled::default()),
         Action::Run(lines) => run::compile(config, lines, r),
-        Action::Image(_) | Action::Container(_) | Action::Deploy(_) => Err(ActionError::Invalid(format!(
-            "the `{}` action is not supported yet",
-            task.action.kind()
-        ))),
+        Action::Image(i) => image::compile(config, i, r, dir(task, r)?.as_str()),
+        Action::Container(c) => container::compile(c, r),
+        Action::Deploy(d) => deploy::compile(d, r),
     }
+}
+
+fn dir(task: &Task, r: &Renderer) -> Result<String, ActionError> {
+    Ok(r.render_opt(&task.dir)?.filter(|d| !d.is_empty()).unwrap_or_else(|| ".".into()))
 }
 
 /// Quotes a word for a POSIX shell when it needs it.

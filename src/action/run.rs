@@ -14,7 +14,11 @@ pub fn compile(config: &Config, lines: &[Template], r: &Renderer) -> Result<Comp
         identity.push(text.clone());
         steps.push(Step::Shell(text));
     }
-    Ok(Compiled { steps, identity })
+    Ok(Compiled {
+        steps,
+        identity,
+        ..Compiled::default()
+    })
 }
 
 /// The argv to run `line` with: directly when it is plain words and the

@@ -6,7 +6,8 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::Context;
-use super::process::{self, Io, SpawnError};
+use super::process::{self, Exit, Io, SpawnError};
+use super::{deploy, docker};
 use crate::action::{self, Compiled, Step};
 use crate::config::{Action, Task};
 use crate::explain::{self, Reason};
@@ -133,7 +134,7 @@ pub fn run(ctx: &Context, name: &str, deps: &DepState) -> Outcome {
     };
     let info = DepInfo {
         hash: fingerprint::short(&p.fingerprint),
-        image: None,
+        image: p.exec.image.clone(),
     };
     let mut files = p.fresh.clone();
     let reason = decide(ctx, task, deps, &p, &mut files);
@@ -219,22 +220,26 @@ fn task_env(ctx: &Context, task: &Task, r: &Renderer) -> Result<Vec<(String, Str
 fn prepare(ctx: &Context, task: &Task, deps: &DepState) -> Result<Prepared, String> {
     let name = task.name.as_str();
     let fp_r = renderer(ctx, name, &deps.infos, None);
-    let identity = action::compile(&ctx.config, task, &fp_r)
-        .map_err(|e| e.to_string())?
-        .identity;
     let fp_env = task_env(ctx, task, &fp_r)?;
     let dir = fp_r
         .render_opt(&task.dir)
         .map_err(|e| e.to_string())?
         .unwrap_or_else(|| ".".into());
+    let compiled_fp = action::compile(&ctx.config, task, &fp_r).map_err(|e| e.to_string())?;
     let mut inputs = Vec::new();
     if let Some(patterns) = &task.inputs {
-        let patterns = fp_r.render_list(patterns).map_err(|e| e.to_string())?;
+        let mut patterns = fp_r.render_list(patterns).map_err(|e| e.to_string())?;
+        // An image task's Dockerfile is always one of its inputs.
+        if let Some(c) = &compiled_fp.context {
+            patterns.push(c.dockerfile.clone());
+        }
         let res = inputs::resolve(&ctx.config.root, &patterns, false).map_err(|e| format!("{e}"))?;
         if let Some(missing) = res.missing.first() {
             return Err(format!("input `{missing}` does not exist"));
         }
         inputs = res.files;
+    } else if let Some(c) = &compiled_fp.context {
+        inputs = crate::build_context::files(&ctx.config.root, c).map_err(|e| e.to_string())?;
     }
     let (digests, fresh) =
         hashing::hash_entries(&ctx.config.root, &inputs, &ctx.state.files).map_err(|e| e.to_string())?;
@@ -251,7 +256,7 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState) -> Result<Prepared, Stri
         })
         .collect();
     let ingredients = Ingredients {
-        action: &identity,
+        action: &compiled_fp.identity,
         env: &fp_env,
         dir: &dir,
         inputs: inputs
@@ -306,10 +311,15 @@ fn decide(ctx: &Context, task: &Task, deps: &DepState, p: &Prepared, files: &mut
     if rec.fingerprint != p.fingerprint {
         return explain::diff(&rec.parts, &p.parts);
     }
-    match check_outputs(ctx, task, rec, files) {
-        Some(reason) => reason,
-        None => Reason::UpToDate,
+    if let Some(reason) = check_outputs(ctx, task, rec, files) {
+        return reason;
     }
+    if let (Some(check), Some(image)) = (&p.exec.exists, &p.exec.image)
+        && !crate::exec::docker::image_exists(check, &ctx.config.root, &ctx.env)
+    {
+        return Reason::ImageMissing(image.clone());
+    }
+    Reason::UpToDate
 }
 
 /// Whether every recorded output still has the content it had.
@@ -367,40 +377,70 @@ fn execute(ctx: &Context, task: &Task, p: &Prepared) -> Result<(), Status> {
         if process::cancelled() {
             return Err(Status::Interrupted);
         }
+        let failed = |message: String| Status::Failed { code: 1, message };
         let argv = match step {
             Step::Shell(line) => action::run::argv_for(shell, default_shell, line),
             Step::Exec(argv) => argv.clone(),
             Step::MkDir(dir) => {
-                std::fs::create_dir_all(ctx.config.root.join(dir)).map_err(|e| Status::Failed {
-                    code: 1,
-                    message: format!("cannot create `{}`: {e}", dir.display()),
-                })?;
+                std::fs::create_dir_all(ctx.config.root.join(dir))
+                    .map_err(|e| failed(format!("cannot create `{}`: {e}", dir.display())))?;
+                continue;
+            }
+            Step::RequireBuildx => {
+                docker::require_buildx(&cwd, &env).map_err(failed)?;
+                continue;
+            }
+            Step::EnsureBuilder(spec) => {
+                docker::ensure_builder(&task.name, spec, ctx.store.dir(), &cwd, &env, &ctx.reporter).map_err(failed)?;
+                continue;
+            }
+            Step::Container(run) => {
+                let exit = docker::run_container(&task.name, run, task.interactive, &cwd, &env, &ctx.reporter);
+                check_exit(step, exit, &env)?;
+                continue;
+            }
+            Step::Deploy(plan) => {
+                let e = deploy::Env {
+                    task: &task.name,
+                    root: &ctx.config.root,
+                    cwd: &cwd,
+                    env: &env,
+                    reporter: &ctx.reporter,
+                };
+                deploy::run(&e, plan).map_err(|m| if process::cancelled() { Status::Interrupted } else { failed(m) })?;
                 continue;
             }
         };
         ctx.reporter.command(&task.name, &step.describe());
-        match process::run(&task.name, &argv, &cwd, &env, io, &ctx.reporter) {
-            Ok(0) => {}
-            Ok(_) if process::cancelled() => return Err(Status::Interrupted),
-            Ok(code) => {
-                let message = match step {
-                    Step::Shell(line) if code == 127 => missing_program(line, &env)
-                        .map(|p| format!("`{p}` was not found on PATH"))
-                        .unwrap_or_else(|| format!("exit status {code}")),
-                    _ => format!("exit status {code}"),
-                };
-                return Err(Status::Failed { code, message });
-            }
-            Err(SpawnError::Interrupted) => return Err(Status::Interrupted),
-            Err(e) => {
-                return Err(Status::Failed {
-                    code: 1,
-                    message: e.to_string(),
-                });
-            }
-        }
+        let exit = process::run(&task.name, &argv, &cwd, &env, io, &ctx.reporter);
+        check_exit(step, exit, &env)?;
     }
     Ok(())
+}
+
+/// Turns a step's exit into `Ok` or the task's failed/interrupted status.
+fn check_exit(step: &Step, exit: Result<Exit, SpawnError>, env: &HashMap<String, String>) -> Result<(), Status> {
+    match exit {
+        Ok(e) if e.code == 0 => Ok(()),
+        Ok(_) if process::cancelled() => Err(Status::Interrupted),
+        Ok(e) => {
+            let code = e.code;
+            let message = match step {
+                Step::Shell(line) if code == 127 => missing_program(line, env)
+                    .map(|p| format!("`{p}` was not found on PATH"))
+                    .unwrap_or_else(|| format!("exit status {code}")),
+                Step::Exec(argv) => docker::failure(argv, &e),
+                Step::Container(_) => format!("the container exited with status {code}"),
+                _ => format!("exit status {code}"),
+            };
+            Err(Status::Failed { code, message })
+        }
+        Err(SpawnError::Interrupted) => Err(Status::Interrupted),
+        Err(e) => Err(Status::Failed {
+            code: 1,
+            message: e.to_string(),
+        }),
+    }
 }
 
 /// The first word of a shell line when it names no program on PATH.

@@ -1,5 +1,7 @@
 //! Running a plan: the scheduler, one task's job, child processes.
 
+pub mod deploy;
+pub mod docker;
 pub mod job;
 pub mod process;
 pub mod scheduler;

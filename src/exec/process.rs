@@ -42,7 +42,16 @@ pub enum Io {
     Piped,
 }
 
-/// Runs `argv` to completion and returns its exit code (128+N for signal N).
+/// How a child ended.
+#[derive(Debug, Clone, Default)]
+pub struct Exit {
+    /// The exit code (128+N for signal N).
+    pub code: i32,
+    /// The last non-empty line it wrote to stderr (for failure messages).
+    pub last_err: Option<String>,
+}
+
+/// Runs `argv` to completion.
 pub fn run(
     task: &str,
     argv: &[String],
@@ -50,13 +59,14 @@ pub fn run(
     env: &HashMap<String, String>,
     io: Io,
     reporter: &Arc<Reporter>,
-) -> Result<i32, SpawnError> {
+) -> Result<Exit, SpawnError> {
     let (program, args) = argv.split_first().ok_or(SpawnError::Interrupted)?;
     if cancelled() {
         return Err(SpawnError::Interrupted);
     }
     let mut expr = duct::cmd(program, args).dir(cwd).full_env(env).unchecked();
     let mut readers = Vec::new();
+    let last_err: Arc<Mutex<Option<String>>> = Arc::default();
     if io == Io::Piped {
         let (out_r, out_w) = os_pipe::pipe().map_err(|e| SpawnError::Io(program.clone(), e))?;
         let (err_r, err_w) = os_pipe::pipe().map_err(|e| SpawnError::Io(program.clone(), e))?;
@@ -71,7 +81,8 @@ pub fn run(
         for (pipe, stream) in [(out_r, Stream::Out), (err_r, Stream::Err)] {
             let reporter = reporter.clone();
             let task = task.to_string();
-            readers.push(std::thread::spawn(move || forward(pipe, &task, stream, &reporter)));
+            let last = (stream == Stream::Err).then(|| last_err.clone());
+            readers.push(std::thread::spawn(move || forward(pipe, &task, stream, &reporter, last)));
         }
     }
     let started = expr.start();
@@ -116,7 +127,11 @@ pub fn run(
         let _ = r.join();
     }
     let status = status.map_err(|e| SpawnError::Io(program.clone(), e))?;
-    Ok(exit_code(&status))
+    let last_err = last_err.lock().unwrap_or_else(|e| e.into_inner()).take();
+    Ok(Exit {
+        code: exit_code(&status),
+        last_err,
+    })
 }
 
 /// Runs a command quietly and returns (exit code, stdout, stderr) — for
@@ -149,14 +164,29 @@ pub fn capture(
     ))
 }
 
-fn forward(pipe: os_pipe::PipeReader, task: &str, stream: Stream, reporter: &Reporter) {
+fn forward(
+    pipe: os_pipe::PipeReader,
+    task: &str,
+    stream: Stream,
+    reporter: &Reporter,
+    last: Option<Arc<Mutex<Option<String>>>>,
+) {
     let mut reader = BufReader::with_capacity(64 * 1024, pipe);
     let mut line = Vec::new();
     loop {
         line.clear();
         match reader.read_until(b'\n', &mut line) {
             Ok(0) | Err(_) => break,
-            Ok(_) => reporter.task_output(task, stream, &line),
+            Ok(_) => {
+                reporter.task_output(task, stream, &line);
+                if let Some(last) = &last {
+                    let text = String::from_utf8_lossy(&line);
+                    let text = text.trim();
+                    if !text.is_empty() {
+                        *last.lock().unwrap_or_else(|e| e.into_inner()) = Some(reporter.mask(text));
+                    }
+                }
+            }
         }
     }
 }
@@ -245,5 +275,38 @@ pub fn cancel() {
     CANCELLED.store(true, Ordering::SeqCst);
 }
 
-/// Shared flag type used by the scheduler.
-pub type Flag = Arc<AtomicBool>;
+/// Commands to run if the run is interrupted (e.g. `docker rm -f NAME`
+/// for a container that is running now), keyed by an id.
+static CLEANUPS: Mutex<Vec<(u64, Vec<String>)>> = Mutex::new(Vec::new());
+
+/// Registers `argv` to run on interrupt; returns the id to remove it with.
+pub fn on_interrupt(argv: Vec<String>) -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let id = NEXT.fetch_add(1, Ordering::SeqCst);
+    CLEANUPS.lock().unwrap_or_else(|e| e.into_inner()).push((id, argv));
+    id
+}
+
+pub fn forget_interrupt(id: u64) {
+    CLEANUPS.lock().unwrap_or_else(|e| e.into_inner()).retain(|(i, _)| *i != id);
+}
+
+/// Runs every registered cleanup command (quietly, best effort).
+pub fn run_cleanups() {
+    let all: Vec<Vec<String>> = CLEANUPS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|(_, a)| a.clone())
+        .collect();
+    for argv in all {
+        if let Some((program, args)) = argv.split_first() {
+            let _ = std::process::Command::new(program)
+                .args(args)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}

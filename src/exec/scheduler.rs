@@ -284,6 +284,8 @@ impl Signals {
         }
         self.count += 1;
         process::cancel();
+        // Containers are stopped through docker, not only by signalling the CLI.
+        std::thread::spawn(process::run_cleanups);
         if self.count > 1 {
             process::signal_all(Signal::Kill);
         } else {

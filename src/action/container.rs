@@ -1,0 +1,95 @@
+//! The `container` action: `docker run --rm`, mounts made absolute from the
+//! project root. `-i -t` and the container's name are added when it starts
+//! (they depend on the terminal and the process, not on the task).
+
+use super::{ActionError, Compiled, Step};
+use crate::config::{CommandSpec, ContainerAction};
+use crate::render::Renderer;
+
+/// A `docker run` to start: the arguments after `docker run --rm [--name N] [-i -t]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerRun {
+    pub args: Vec<String>,
+}
+
+impl ContainerRun {
+    /// The full argv for a container called `name`, with a terminal or not.
+    pub fn argv(&self, name: &str, tty: bool) -> Vec<String> {
+        let mut argv: Vec<String> = ["docker", "run", "--rm", "--name", name].map(String::from).to_vec();
+        if tty {
+            argv.extend(["-i".into(), "-t".into()]);
+        }
+        argv.extend(self.args.iter().cloned());
+        argv
+    }
+}
+
+/// `HOST:CONTAINER[:OPTS]` with a relative host side made absolute.
+fn mount(root: &str, spec: &str) -> String {
+    let (host, rest) = spec.split_once(':').unwrap_or((spec, ""));
+    let host = if host.starts_with('/') {
+        host.to_string()
+    } else {
+        let h = host.trim_start_matches("./");
+        if h.is_empty() || h == "." { root.to_string() } else { format!("{root}/{h}") }
+    };
+    if rest.is_empty() { format!("{host}:{host}") } else { format!("{host}:{rest}") }
+}
+
+pub fn compile(c: &ContainerAction, r: &Renderer) -> Result<Compiled, ActionError> {
+    let image = r.render(&c.image)?;
+    if image.is_empty() {
+        return Err(ActionError::Invalid("`container.image` is empty".into()));
+    }
+    let mut args = Vec::new();
+    if let Some(e) = r.render_opt(&c.entrypoint)?.filter(|e| !e.is_empty()) {
+        args.extend(["--entrypoint".into(), e]);
+    }
+    for (k, v) in r.render_map(&c.env)? {
+        args.extend(["--env".into(), format!("{k}={v}")]);
+    }
+    for m in r.render_list(&c.mounts)? {
+        args.extend(["--volume".into(), mount(r.root, &m)]);
+    }
+    if let Some(w) = r.render_opt(&c.workdir)?.filter(|w| !w.is_empty()) {
+        args.extend(["--workdir".into(), w]);
+    }
+    args.push(image);
+    match &c.command {
+        Some(CommandSpec::Line(t)) => {
+            let line = r.render(t)?;
+            let words = shlex::split(&line)
+                .ok_or_else(|| ActionError::Invalid(format!("cannot split `container.command` into words: {line}")))?;
+            args.extend(words);
+        }
+        Some(CommandSpec::Argv(v)) => args.extend(r.render_list(v)?),
+        None => {}
+    }
+    let mut identity = vec!["container".to_string()];
+    identity.extend(args.iter().cloned());
+    Ok(Compiled {
+        steps: vec![Step::Container(ContainerRun { args })],
+        identity,
+        ..Compiled::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mounts_are_absolute_from_the_root() {
+        assert_eq!(mount("/p", "src:/app/src"), "/p/src:/app/src");
+        assert_eq!(mount("/p", "./data:/data:ro"), "/p/data:/data:ro");
+        assert_eq!(mount("/p", "/abs:/x"), "/abs:/x");
+        assert_eq!(mount("/p", ".:/work"), "/p:/work");
+    }
+
+    #[test]
+    fn argv_adds_tty_only_when_asked() {
+        let run = ContainerRun { args: vec!["img".into(), "true".into()] };
+        assert_eq!(run.argv("n", false).join(" "), "docker run --rm --name n img true");
+        assert_eq!(run.argv("n", true).join(" "), "docker run --rm --name n -i -t img true");
+    }
+}

@@ -1,0 +1,165 @@
+//! The `image` action: `docker buildx build`, with the checks that decide
+//! whether a built image is still there.
+
+use std::path::{Path, PathBuf};
+
+use super::builder;
+use super::{ActionError, Compiled, Step};
+use crate::config::{Config, ConfigError, ImageAction, load};
+use crate::render::{RenderError, Renderer};
+
+/// Where an image task's default inputs come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildContext {
+    /// The context directory, relative to the root.
+    pub dir: String,
+    /// The Dockerfile, relative to the root.
+    pub dockerfile: String,
+}
+
+/// Renders a boolean field (`true`, `false` or a template giving one).
+pub fn flag(r: &Renderer, t: &Option<crate::config::template::Template>, what: &str) -> Result<bool, ActionError> {
+    match r.render_opt(t)?.as_deref().map(str::trim) {
+        None | Some("") | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(ActionError::Invalid(format!("`{what}` must be `true` or `false`, not `{other}`"))),
+    }
+}
+
+fn join(dir: &str, file: &str) -> String {
+    let dir = dir.trim_end_matches('/');
+    if dir.is_empty() || dir == "." {
+        file.to_string()
+    } else {
+        format!("{dir}/{file}")
+    }
+}
+
+/// The local directory of a `type=local` cache entry (`src=`/`dest=`).
+fn local_cache_dir(entry: &str) -> Option<&str> {
+    let fields: Vec<&str> = entry.split(',').collect();
+    if !fields.iter().any(|f| f.trim() == "type=local") {
+        return None;
+    }
+    fields
+        .iter()
+        .find_map(|f| f.trim().strip_prefix("dest=").or_else(|| f.trim().strip_prefix("src=")))
+}
+
+pub fn compile(config: &Config, image: &ImageAction, r: &Renderer, dir: &str) -> Result<Compiled, ActionError> {
+    let name = r.render(&image.name)?;
+    let tags = match &image.tags {
+        Some(tags) => r.render_split(tags)?,
+        None => Vec::new(),
+    };
+    // Default (and fallback when every tag renders empty): the content hash.
+    let tags = if tags.is_empty() { vec![r.hash.unwrap_or("{{ hash }}").to_string()] } else { tags };
+    let refs: Vec<String> = tags.iter().map(|t| format!("{name}:{t}")).collect();
+    let context = r.render_opt(&image.context)?.filter(|c| !c.is_empty()).unwrap_or_else(|| ".".into());
+    let dockerfile = r.render_opt(&image.dockerfile)?.filter(|d| !d.is_empty());
+    let platforms = r.render_split(&image.platforms)?;
+    let push = flag(r, &image.push, "push")?;
+    if platforms.len() > 1 && !push {
+        return Err(ActionError::Invalid(
+            "several platforms need `push = true`: `docker buildx build --load` cannot load a multi-platform image"
+                .into(),
+        ));
+    }
+    // Paths are relative to the root; the task's `dir` only moves the cwd.
+    let rel = |p: &str| -> String {
+        if dir == "." || Path::new(p).is_absolute() {
+            p.to_string()
+        } else {
+            format!("{}/{p}", r.root)
+        }
+    };
+    let mut steps = vec![Step::RequireBuildx];
+    let mut argv: Vec<String> = ["docker", "buildx", "build"].map(String::from).to_vec();
+    let builder_name = r.render_opt(&image.builder)?.filter(|b| !b.is_empty());
+    if let Some(b) = &builder_name {
+        if let Some(def) = config.builders.get(b) {
+            steps.push(Step::EnsureBuilder(Box::new(builder::compile(def, r)?)));
+        }
+        argv.extend(["--builder".into(), b.clone()]);
+    }
+    if let Some(f) = &dockerfile {
+        argv.extend(["--file".into(), rel(f)]);
+    }
+    if let Some(t) = r.render_opt(&image.target)?.filter(|t| !t.is_empty()) {
+        argv.extend(["--target".into(), t]);
+    }
+    if !platforms.is_empty() {
+        argv.extend(["--platform".into(), platforms.join(",")]);
+    }
+    for (k, v) in r.render_map(&image.build_args)? {
+        argv.extend(["--build-arg".into(), format!("{k}={v}")]);
+    }
+    for (flag, entries) in [("--cache-from", &image.cache_from), ("--cache-to", &image.cache_to)] {
+        for entry in r.render_list(entries)? {
+            if let Some(d) = local_cache_dir(&entry) {
+                let mkdir = Step::MkDir(PathBuf::from(d));
+                if !steps.contains(&mkdir) {
+                    steps.push(mkdir);
+                }
+            }
+            argv.extend([flag.into(), entry]);
+        }
+    }
+    for ssh in r.render_list(&image.ssh)? {
+        argv.extend(["--ssh".into(), ssh]);
+    }
+    for secret in r.render_list(&image.secrets)? {
+        argv.extend(["--secret".into(), secret]);
+    }
+    for reference in &refs {
+        argv.extend(["--tag".into(), reference.clone()]);
+    }
+    argv.push(if push { "--push" } else { "--load" }.into());
+    argv.push(rel(&context));
+    let first = refs[0].clone();
+    let exists = if push {
+        ["docker", "buildx", "imagetools", "inspect"].map(String::from).to_vec()
+    } else {
+        ["docker", "image", "inspect"].map(String::from).to_vec()
+    };
+    let mut identity = vec!["image".to_string()];
+    identity.extend(argv.iter().cloned());
+    steps.push(Step::Exec(argv));
+    Ok(Compiled {
+        steps,
+        identity,
+        image: Some(first.clone()),
+        exists: Some([exists, vec![first]].concat()),
+        context: Some(BuildContext {
+            dockerfile: dockerfile.unwrap_or_else(|| join(&context, "Dockerfile")),
+            dir: context,
+        }),
+    })
+}
+
+/// The multi-platform check when the plan is made: templates are rendered
+/// now, so `PLATFORMS=linux/arm64` narrowing a build is taken into account.
+pub fn check_platforms(task: &str, image: &ImageAction, r: &Renderer) -> Result<(), ConfigError> {
+    let platforms = r.render_split(&image.platforms).map_err(render_err)?;
+    let push = flag(r, &image.push, "push").map_err(|e| ConfigError::new("push", e.to_string()))?;
+    if platforms.len() > 1 && !push {
+        return Err(load::multi_platform_error(task, image));
+    }
+    Ok(())
+}
+
+fn render_err(e: RenderError) -> ConfigError {
+    ConfigError::new("render", e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_local_cache_dirs() {
+        assert_eq!(local_cache_dir("type=local,src=.cache/b"), Some(".cache/b"));
+        assert_eq!(local_cache_dir("type=local,dest=/tmp/c,mode=max"), Some("/tmp/c"));
+        assert_eq!(local_cache_dir("type=registry,ref=r/x:cache"), None);
+    }
+}

@@ -1,0 +1,279 @@
+//! Running `deploy` actions with kubectl. Rolling back (`undo_on_failure`)
+//! only touches a rollout this run began.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use yaml_rust2::{Yaml, YamlLoader};
+
+use super::docker::failure;
+use super::process::{self, Io};
+use crate::action::deploy::{DeployPlan, Kube, split_ref};
+use crate::action::shell_join;
+use crate::report::{Reporter, Stream};
+
+/// Everything a deploy needs from its job.
+pub struct Env<'a> {
+    pub task: &'a str,
+    pub root: &'a Path,
+    pub cwd: &'a Path,
+    pub env: &'a HashMap<String, String>,
+    pub reporter: &'a Arc<Reporter>,
+}
+
+impl Env<'_> {
+    /// Runs a kubectl command, streaming its output; Err is the message.
+    fn kubectl(&self, argv: &[String]) -> Result<(), String> {
+        self.reporter.command(self.task, &shell_join(argv));
+        let exit = process::run(self.task, argv, self.cwd, self.env, Io::Piped, self.reporter).map_err(|e| e.to_string())?;
+        if exit.code != 0 {
+            return Err(failure(argv, &exit));
+        }
+        Ok(())
+    }
+
+    /// Runs a kubectl command and returns its stdout (shown as task output).
+    fn kubectl_capture(&self, argv: &[String], show: bool) -> Result<String, String> {
+        self.reporter.command(self.task, &shell_join(argv));
+        let (code, out, err) = process::capture(argv, self.cwd, self.env).map_err(|e| e.to_string())?;
+        if show {
+            for line in out.lines() {
+                self.reporter.task_output(self.task, Stream::Out, line.as_bytes());
+            }
+        }
+        for line in err.lines() {
+            self.reporter.task_output(self.task, Stream::Err, line.as_bytes());
+        }
+        if code != 0 {
+            let what = argv.iter().take(3).cloned().collect::<Vec<_>>().join(" ");
+            let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+            return Err(format!("`{what}` failed (exit status {code}): {last}"));
+        }
+        Ok(out)
+    }
+}
+
+pub fn run(e: &Env, plan: &DeployPlan) -> Result<(), String> {
+    match plan {
+        DeployPlan::SetImage { kube, deployment, container, image } => set_image(e, kube, deployment, container, image),
+        DeployPlan::Manifests { kube, task, sources, images } => manifests(e, kube, task, sources, images),
+    }
+}
+
+fn set_image(e: &Env, kube: &Kube, deployment: &str, container: &str, image: &str) -> Result<(), String> {
+    let workload = format!("deployment/{deployment}");
+    // `set image` with the image already in place starts no rollout; then a
+    // failed status must not undo someone else's rollout.
+    let mut began = true;
+    if kube.undo_on_failure {
+        let path = format!("jsonpath={{.spec.template.spec.containers[?(@.name==\"{container}\")].image}}");
+        let current = e.kubectl_capture(&kube.argv(&["get", &workload, "-o", &path], None), false)?;
+        began = current.trim() != image;
+    }
+    e.kubectl(&kube.argv(&["set", "image", &workload, &format!("{container}={image}")], None))?;
+    match e.kubectl(&kube.rollout_status(&workload, None)) {
+        Ok(()) => Ok(()),
+        Err(why) if kube.undo_on_failure && began => {
+            e.reporter.warn(&format!("rollout of `{workload}` failed; rolling it back (undo_on_failure)"));
+            match e.kubectl(&kube.rollout_undo(&workload, None)) {
+                Ok(()) => Err(format!("{why}; rolled back `{workload}`")),
+                Err(undo) => Err(format!("{why}; rollback failed too: {undo}")),
+            }
+        }
+        Err(why) => Err(why),
+    }
+}
+
+/// A workload in rendered manifests that uses one of the new images.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workload {
+    pub kind: String,
+    pub name: String,
+    pub namespace: Option<String>,
+}
+
+impl Workload {
+    fn reference(&self) -> String {
+        format!("{}/{}", self.kind.to_lowercase(), self.name)
+    }
+}
+
+fn manifests(e: &Env, kube: &Kube, task: &str, sources: &[String], images: &[(String, String)]) -> Result<(), String> {
+    let safe: String = task.chars().map(|c| if c == ':' { '-' } else { c }).collect();
+    let dir = e.root.join(".mtr").join("deploy").join(safe);
+    write_overlay(e.root, &dir, sources, images)?;
+    let rendered = e.kubectl_capture(&["kubectl".to_string(), "kustomize".into(), dir.display().to_string()], false)?;
+    let rendered_file = dir.join("rendered.yaml");
+    std::fs::write(&rendered_file, &rendered).map_err(|err| format!("cannot write `{}`: {err}", rendered_file.display()))?;
+    let new_refs: Vec<&str> = images.iter().map(|(_, v)| v.as_str()).collect();
+    let workloads = workloads_using(&rendered, &new_refs)?;
+    let applied = e.kubectl_capture(&kube.argv(&["apply", "-f", &rendered_file.display().to_string()], None), true)?;
+    let mut started = Vec::new();
+    for w in &workloads {
+        let unchanged = applied
+            .lines()
+            .any(|l| l.ends_with(" unchanged") && l.contains(&format!("/{}", w.name)) && l.to_lowercase().starts_with(&w.kind.to_lowercase()));
+        if !unchanged {
+            started.push(w.clone());
+        }
+        if let Err(why) = e.kubectl(&kube.rollout_status(&w.reference(), w.namespace.as_deref())) {
+            if kube.undo_on_failure {
+                for s in &started {
+                    e.reporter.warn(&format!("rollout of `{}` failed; rolling it back (undo_on_failure)", s.reference()));
+                    let _ = e.kubectl(&kube.rollout_undo(&s.reference(), s.namespace.as_deref()));
+                }
+            }
+            return Err(why);
+        }
+    }
+    if workloads.is_empty() {
+        e.reporter.warn(&format!(
+            "task `{task}`: no Deployment, StatefulSet or DaemonSet in the manifests uses {}",
+            images.iter().map(|(k, _)| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// Writes `.mtr/deploy/TASK/kustomization.yaml`: the sources as resources
+/// and the new images — tracked files are never edited.
+fn write_overlay(root: &Path, dir: &Path, sources: &[String], images: &[(String, String)]) -> Result<(), String> {
+    let io = |p: &Path, err: std::io::Error| format!("cannot write `{}`: {err}", p.display());
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(|err| io(dir, err))?;
+    }
+    let res = dir.join("resources");
+    std::fs::create_dir_all(&res).map_err(|err| io(&res, err))?;
+    let mut resources = Vec::new();
+    let mut copied = 0;
+    for src in sources {
+        let abs = root.join(src);
+        if abs.is_dir() {
+            let is_kustomization = ["kustomization.yaml", "kustomization.yml", "Kustomization"]
+                .iter()
+                .any(|k| abs.join(k).is_file());
+            if is_kustomization {
+                resources.push(format!("../../../{}", src.trim_start_matches("./").trim_end_matches('/')));
+                continue;
+            }
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&abs)
+                .map_err(|err| format!("cannot read `{src}`: {err}"))?
+                .filter_map(|d| d.ok().map(|d| d.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                .collect();
+            files.sort();
+            for f in files {
+                copied += 1;
+                resources.push(copy_into(&f, &res, copied)?);
+            }
+        } else if abs.is_file() {
+            copied += 1;
+            resources.push(copy_into(&abs, &res, copied)?);
+        } else {
+            return Err(format!("manifests `{src}` do not exist"));
+        }
+    }
+    let mut text = String::from("# generated by mtr for one deploy; the tracked manifests are not edited\n");
+    text.push_str("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n");
+    for r in &resources {
+        text.push_str(&format!("  - {}\n", yaml_str(r)));
+    }
+    if !images.is_empty() {
+        text.push_str("images:\n");
+        for (name, reference) in images {
+            let (repo, tag, digest) = split_ref(reference);
+            text.push_str(&format!("  - name: {}\n    newName: {}\n", yaml_str(name), yaml_str(repo)));
+            if let Some(t) = tag {
+                text.push_str(&format!("    newTag: {}\n", yaml_str(t)));
+            }
+            if let Some(d) = digest {
+                text.push_str(&format!("    digest: {}\n", yaml_str(d)));
+            }
+        }
+    }
+    let file = dir.join("kustomization.yaml");
+    std::fs::write(&file, text).map_err(|err| io(&file, err))
+}
+
+fn copy_into(file: &Path, res: &Path, n: usize) -> Result<String, String> {
+    let name = format!("{n:03}-{}", file.file_name().map(|f| f.to_string_lossy()).unwrap_or_default());
+    std::fs::copy(file, res.join(&name)).map_err(|err| format!("cannot copy `{}`: {err}", file.display()))?;
+    Ok(format!("resources/{name}"))
+}
+
+fn yaml_str(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Deployments, StatefulSets and DaemonSets whose containers run one of
+/// `refs` (compared by repository, so any tag or digest matches).
+pub fn workloads_using(rendered: &str, refs: &[&str]) -> Result<Vec<Workload>, String> {
+    let docs = YamlLoader::load_from_str(rendered).map_err(|e| format!("cannot parse the rendered manifests: {e}"))?;
+    let repos: Vec<&str> = refs.iter().map(|r| split_ref(r).0).collect();
+    let mut out = Vec::new();
+    for doc in docs.iter().flat_map(|d| match d {
+        Yaml::Array(items) if d["kind"].is_badvalue() => items.iter().collect::<Vec<_>>(),
+        _ => vec![d],
+    }) {
+        let Some(kind) = doc["kind"].as_str() else { continue };
+        if !matches!(kind, "Deployment" | "StatefulSet" | "DaemonSet") {
+            continue;
+        }
+        let pod = &doc["spec"]["template"]["spec"];
+        let uses = ["containers", "initContainers"].iter().any(|key| {
+            pod[*key]
+                .as_vec()
+                .is_some_and(|cs| cs.iter().any(|c| c["image"].as_str().is_some_and(|i| repos.contains(&split_ref(i).0))))
+        });
+        if uses && let Some(name) = doc["metadata"]["name"].as_str() {
+            out.push(Workload {
+                kind: kind.to_string(),
+                name: name.to_string(),
+                namespace: doc["metadata"]["namespace"].as_str().map(str::to_owned),
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_workloads_using_new_images() {
+        let rendered = "\
+apiVersion: v1
+kind: Namespace
+metadata: {name: app}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: worker, namespace: app}
+spec:
+  template:
+    spec:
+      containers:
+        - {name: w, image: 'reg:5000/app:abc'}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  template:
+    spec:
+      containers:
+        - {name: db, image: postgres:16}
+";
+        let found = workloads_using(rendered, &["reg:5000/app:abc"]).unwrap();
+        assert_eq!(
+            found,
+            [Workload {
+                kind: "Deployment".into(),
+                name: "worker".into(),
+                namespace: Some("app".into())
+            }]
+        );
+    }
+}
