@@ -270,7 +270,11 @@ fn check_platforms(config: &Config, vars: &Vars, plan: &Plan) -> Result<(), Erro
             }
         }
     }
-    if errors.is_empty() { Ok(()) } else { Err(Error::Config(errors)) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Config(errors))
+    }
 }
 
 /// Whether two tasks of the plan may run at the same time (then output

@@ -51,13 +51,23 @@ fn walk(
     ignore: &DockerIgnore,
     out: &mut Vec<Entry>,
 ) -> Result<(), InputError> {
-    let root_rel = |r: &str| if prefix.is_empty() { r.to_string() } else { format!("{prefix}/{r}") };
+    let root_rel = |r: &str| {
+        if prefix.is_empty() {
+            r.to_string()
+        } else {
+            format!("{prefix}/{r}")
+        }
+    };
     let entries = std::fs::read_dir(abs).map_err(|e| io_err(&root_rel(rel), e))?;
     for entry in entries {
         let entry = entry.map_err(|e| io_err(&root_rel(rel), e))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        let child = if rel.is_empty() { name.to_string() } else { format!("{rel}/{name}") };
+        let child = if rel.is_empty() {
+            name.to_string()
+        } else {
+            format!("{rel}/{name}")
+        };
         let project_rel = root_rel(&child);
         if name == ".git" || project_rel == ".mtr" {
             continue;
@@ -95,17 +105,31 @@ mod tests {
     #[test]
     fn keeps_what_dockerignore_keeps() {
         let t = tempfile::tempdir().unwrap();
-        for f in ["app/Dockerfile", "app/src/a.py", "app/src/__pycache__/a.pyc", "app/README.md", "app/notes.md", "app/.dockerignore"] {
+        for f in [
+            "app/Dockerfile",
+            "app/src/a.py",
+            "app/src/__pycache__/a.pyc",
+            "app/README.md",
+            "app/notes.md",
+            "app/.dockerignore",
+        ] {
             let p = t.path().join(f);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, f).unwrap();
         }
-        std::fs::write(t.path().join("app/.dockerignore"), "**/__pycache__\n*.md\n!README.md\nDockerfile\n").unwrap();
+        std::fs::write(
+            t.path().join("app/.dockerignore"),
+            "**/__pycache__\n*.md\n!README.md\nDockerfile\n",
+        )
+        .unwrap();
         let ctx = BuildContext {
             dir: "app".into(),
             dockerfile: "app/Dockerfile".into(),
         };
         let rels: Vec<String> = files(t.path(), &ctx).unwrap().into_iter().map(|e| e.rel).collect();
-        assert_eq!(rels, ["app/.dockerignore", "app/Dockerfile", "app/README.md", "app/src/a.py"]);
+        assert_eq!(
+            rels,
+            ["app/.dockerignore", "app/Dockerfile", "app/README.md", "app/src/a.py"]
+        );
     }
 }

@@ -28,11 +28,12 @@ Docs: README.md (montage.toml reference) — https://github.com/mtr-dev/mtr";
 
 const RUN: &str = "Running tasks";
 const CONFIG: &str = "Finding montage.toml";
-const INFO: &str = "Instead of running: show information";
+const INFO: &str = "Information (instead of running tasks)";
 const REPORTS: &str = "Reports";
 const OUTPUT: &str = "Output";
 
-/// mtr — a declarative task runner.
+/// mtr — a declarative task runner: runs the tasks of montage.toml and
+/// their dependencies, and skips what is up to date.
 ///
 /// mtr reads `montage.toml` (in this directory or the nearest parent), runs
 /// the tasks you name and everything they depend on — in parallel where the
@@ -40,9 +41,9 @@ const OUTPUT: &str = "Output";
 /// last succeeded. With no task it runs the project's `default` task, or
 /// lists the tasks.
 #[derive(Debug, Parser)]
-#[command(name = "mtr", version, about, long_about, after_help = EXAMPLES, max_term_width = 100)]
+#[command(name = "mtr", version, after_help = EXAMPLES, max_term_width = 100)]
 pub struct Cli {
-    /// Tasks to run, with their deps, and variables to set (`NAME=VALUE`)
+    /// Tasks to run (each with its deps) and variables to set as `NAME=VALUE`
     #[arg(value_name = "TASK|VAR=VALUE")]
     pub args: Vec<String>,
 

@@ -77,7 +77,11 @@ impl BuilderSpec {
         for opt in &self.driver_opts {
             common.extend(["--driver-opt".into(), opt.clone()]);
         }
-        common.extend(["--config".into(), config_file.to_string()]);
+        // A remote daemon reads its own buildkitd.toml; buildx has no
+        // config to hand it.
+        if self.driver != "remote" {
+            common.extend(["--config".into(), config_file.to_string()]);
+        }
         if self.nodes.is_empty() {
             let mut argv = base(&common);
             argv.push("--bootstrap".into());
@@ -85,7 +89,11 @@ impl BuilderSpec {
         }
         let mut cmds = Vec::new();
         for (i, (endpoint, platforms)) in self.nodes.iter().enumerate() {
-            let mut extra = if i == 0 { common.clone() } else { vec!["--append".to_string()] };
+            let mut extra = if i == 0 {
+                common.clone()
+            } else {
+                vec!["--append".to_string()]
+            };
             extra.extend(["--node".into(), format!("{}-{i}", self.name)]);
             if !platforms.is_empty() {
                 extra.extend(["--platform".into(), platforms.join(",")]);
@@ -124,13 +132,16 @@ mod tests {
         let cmds = s.create_commands("/r/.mtr/builders/mb/buildkitd.toml");
         assert_eq!(
             cmds[0].join(" "),
-            "docker buildx create --name mb --driver remote --driver-opt network=host --config /r/.mtr/builders/mb/buildkitd.toml --node mb-0 --platform linux/amd64 tcp://a:1234"
+            "docker buildx create --name mb --driver remote --driver-opt network=host --node mb-0 --platform linux/amd64 tcp://a:1234"
         );
         assert_eq!(
             cmds[1].join(" "),
             "docker buildx create --name mb --append --node mb-1 --platform linux/arm64 --bootstrap tcp://b:1234"
         );
-        assert!(s.buildkitd_config().contains("[registry.\"10.0.0.1:5000\"]\n  http = true\n  insecure = true"));
+        assert!(
+            s.buildkitd_config()
+                .contains("[registry.\"10.0.0.1:5000\"]\n  http = true\n  insecure = true")
+        );
     }
 
     #[test]

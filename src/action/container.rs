@@ -31,9 +31,17 @@ fn mount(root: &str, spec: &str) -> String {
         host.to_string()
     } else {
         let h = host.trim_start_matches("./");
-        if h.is_empty() || h == "." { root.to_string() } else { format!("{root}/{h}") }
+        if h.is_empty() || h == "." {
+            root.to_string()
+        } else {
+            format!("{root}/{h}")
+        }
     };
-    if rest.is_empty() { format!("{host}:{host}") } else { format!("{host}:{rest}") }
+    if rest.is_empty() {
+        format!("{host}:{host}")
+    } else {
+        format!("{host}:{rest}")
+    }
 }
 
 pub fn compile(c: &ContainerAction, r: &Renderer) -> Result<Compiled, ActionError> {
@@ -88,7 +96,9 @@ mod tests {
 
     #[test]
     fn argv_adds_tty_only_when_asked() {
-        let run = ContainerRun { args: vec!["img".into(), "true".into()] };
+        let run = ContainerRun {
+            args: vec!["img".into(), "true".into()],
+        };
         assert_eq!(run.argv("n", false).join(" "), "docker run --rm --name n img true");
         assert_eq!(run.argv("n", true).join(" "), "docker run --rm --name n -i -t img true");
     }

@@ -68,7 +68,12 @@ impl DeployPlan {
     /// The commands as a plan shows them.
     pub fn describe(&self) -> String {
         match self {
-            DeployPlan::SetImage { kube, deployment, container, image } => {
+            DeployPlan::SetImage {
+                kube,
+                deployment,
+                container,
+                image,
+            } => {
                 let workload = format!("deployment/{deployment}");
                 [
                     kube.argv(&["set", "image", &workload, &format!("{container}={image}")], None),
@@ -111,7 +116,12 @@ pub fn compile(d: &DeployAction, r: &Renderer) -> Result<Compiled, ActionError> 
                 "`deployment`, `container` and `image` must not be empty".into(),
             ));
         }
-        DeployPlan::SetImage { kube, deployment, container, image }
+        DeployPlan::SetImage {
+            kube,
+            deployment,
+            container,
+            image,
+        }
     } else {
         let sources = d
             .manifests
@@ -157,7 +167,10 @@ mod tests {
 
     #[test]
     fn splits_image_references() {
-        assert_eq!(split_ref("10.0.0.1:5000/app:abc"), ("10.0.0.1:5000/app", Some("abc"), None));
+        assert_eq!(
+            split_ref("10.0.0.1:5000/app:abc"),
+            ("10.0.0.1:5000/app", Some("abc"), None)
+        );
         assert_eq!(split_ref("ghcr.io/o/app"), ("ghcr.io/o/app", None, None));
         assert_eq!(split_ref("app@sha256:00"), ("app", None, Some("sha256:00")));
         assert_eq!(split_ref("localhost:5000/app"), ("localhost:5000/app", None, None));

@@ -22,7 +22,9 @@ pub fn flag(r: &Renderer, t: &Option<crate::config::template::Template>, what: &
     match r.render_opt(t)?.as_deref().map(str::trim) {
         None | Some("") | Some("false") => Ok(false),
         Some("true") => Ok(true),
-        Some(other) => Err(ActionError::Invalid(format!("`{what}` must be `true` or `false`, not `{other}`"))),
+        Some(other) => Err(ActionError::Invalid(format!(
+            "`{what}` must be `true` or `false`, not `{other}`"
+        ))),
     }
 }
 
@@ -53,9 +55,16 @@ pub fn compile(config: &Config, image: &ImageAction, r: &Renderer, dir: &str) ->
         None => Vec::new(),
     };
     // Default (and fallback when every tag renders empty): the content hash.
-    let tags = if tags.is_empty() { vec![r.hash.unwrap_or("{{ hash }}").to_string()] } else { tags };
+    let tags = if tags.is_empty() {
+        vec![r.hash.unwrap_or("{{ hash }}").to_string()]
+    } else {
+        tags
+    };
     let refs: Vec<String> = tags.iter().map(|t| format!("{name}:{t}")).collect();
-    let context = r.render_opt(&image.context)?.filter(|c| !c.is_empty()).unwrap_or_else(|| ".".into());
+    let context = r
+        .render_opt(&image.context)?
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| ".".into());
     let dockerfile = r.render_opt(&image.dockerfile)?.filter(|d| !d.is_empty());
     let platforms = r.render_split(&image.platforms)?;
     let push = flag(r, &image.push, "push")?;

@@ -80,7 +80,9 @@ pub fn compile(config: &Config, task: &Task, r: &Renderer) -> Result<Compiled, A
 }
 
 fn dir(task: &Task, r: &Renderer) -> Result<String, ActionError> {
-    Ok(r.render_opt(&task.dir)?.filter(|d| !d.is_empty()).unwrap_or_else(|| ".".into()))
+    Ok(r.render_opt(&task.dir)?
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| ".".into()))
 }
 
 /// Quotes a word for a POSIX shell when it needs it.

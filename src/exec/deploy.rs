@@ -26,7 +26,8 @@ impl Env<'_> {
     /// Runs a kubectl command, streaming its output; Err is the message.
     fn kubectl(&self, argv: &[String]) -> Result<(), String> {
         self.reporter.command(self.task, &shell_join(argv));
-        let exit = process::run(self.task, argv, self.cwd, self.env, Io::Piped, self.reporter).map_err(|e| e.to_string())?;
+        let exit =
+            process::run(self.task, argv, self.cwd, self.env, Io::Piped, self.reporter).map_err(|e| e.to_string())?;
         if exit.code != 0 {
             return Err(failure(argv, &exit));
         }
@@ -56,8 +57,18 @@ impl Env<'_> {
 
 pub fn run(e: &Env, plan: &DeployPlan) -> Result<(), String> {
     match plan {
-        DeployPlan::SetImage { kube, deployment, container, image } => set_image(e, kube, deployment, container, image),
-        DeployPlan::Manifests { kube, task, sources, images } => manifests(e, kube, task, sources, images),
+        DeployPlan::SetImage {
+            kube,
+            deployment,
+            container,
+            image,
+        } => set_image(e, kube, deployment, container, image),
+        DeployPlan::Manifests {
+            kube,
+            task,
+            sources,
+            images,
+        } => manifests(e, kube, task, sources, images),
     }
 }
 
@@ -75,7 +86,9 @@ fn set_image(e: &Env, kube: &Kube, deployment: &str, container: &str, image: &st
     match e.kubectl(&kube.rollout_status(&workload, None)) {
         Ok(()) => Ok(()),
         Err(why) if kube.undo_on_failure && began => {
-            e.reporter.warn(&format!("rollout of `{workload}` failed; rolling it back (undo_on_failure)"));
+            e.reporter.warn(&format!(
+                "rollout of `{workload}` failed; rolling it back (undo_on_failure)"
+            ));
             match e.kubectl(&kube.rollout_undo(&workload, None)) {
                 Ok(()) => Err(format!("{why}; rolled back `{workload}`")),
                 Err(undo) => Err(format!("{why}; rollback failed too: {undo}")),
@@ -103,24 +116,36 @@ fn manifests(e: &Env, kube: &Kube, task: &str, sources: &[String], images: &[(St
     let safe: String = task.chars().map(|c| if c == ':' { '-' } else { c }).collect();
     let dir = e.root.join(".mtr").join("deploy").join(safe);
     write_overlay(e.root, &dir, sources, images)?;
-    let rendered = e.kubectl_capture(&["kubectl".to_string(), "kustomize".into(), dir.display().to_string()], false)?;
+    let rendered = e.kubectl_capture(
+        &["kubectl".to_string(), "kustomize".into(), dir.display().to_string()],
+        false,
+    )?;
     let rendered_file = dir.join("rendered.yaml");
-    std::fs::write(&rendered_file, &rendered).map_err(|err| format!("cannot write `{}`: {err}", rendered_file.display()))?;
+    std::fs::write(&rendered_file, &rendered)
+        .map_err(|err| format!("cannot write `{}`: {err}", rendered_file.display()))?;
     let new_refs: Vec<&str> = images.iter().map(|(_, v)| v.as_str()).collect();
     let workloads = workloads_using(&rendered, &new_refs)?;
-    let applied = e.kubectl_capture(&kube.argv(&["apply", "-f", &rendered_file.display().to_string()], None), true)?;
+    let applied = e.kubectl_capture(
+        &kube.argv(&["apply", "-f", &rendered_file.display().to_string()], None),
+        true,
+    )?;
     let mut started = Vec::new();
     for w in &workloads {
-        let unchanged = applied
-            .lines()
-            .any(|l| l.ends_with(" unchanged") && l.contains(&format!("/{}", w.name)) && l.to_lowercase().starts_with(&w.kind.to_lowercase()));
+        let unchanged = applied.lines().any(|l| {
+            l.ends_with(" unchanged")
+                && l.contains(&format!("/{}", w.name))
+                && l.to_lowercase().starts_with(&w.kind.to_lowercase())
+        });
         if !unchanged {
             started.push(w.clone());
         }
         if let Err(why) = e.kubectl(&kube.rollout_status(&w.reference(), w.namespace.as_deref())) {
             if kube.undo_on_failure {
                 for s in &started {
-                    e.reporter.warn(&format!("rollout of `{}` failed; rolling it back (undo_on_failure)", s.reference()));
+                    e.reporter.warn(&format!(
+                        "rollout of `{}` failed; rolling it back (undo_on_failure)",
+                        s.reference()
+                    ));
                     let _ = e.kubectl(&kube.rollout_undo(&s.reference(), s.namespace.as_deref()));
                 }
             }
@@ -130,7 +155,11 @@ fn manifests(e: &Env, kube: &Kube, task: &str, sources: &[String], images: &[(St
     if workloads.is_empty() {
         e.reporter.warn(&format!(
             "task `{task}`: no Deployment, StatefulSet or DaemonSet in the manifests uses {}",
-            images.iter().map(|(k, _)| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+            images
+                .iter()
+                .map(|(k, _)| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     Ok(())
@@ -154,7 +183,10 @@ fn write_overlay(root: &Path, dir: &Path, sources: &[String], images: &[(String,
                 .iter()
                 .any(|k| abs.join(k).is_file());
             if is_kustomization {
-                resources.push(format!("../../../{}", src.trim_start_matches("./").trim_end_matches('/')));
+                resources.push(format!(
+                    "../../../{}",
+                    src.trim_start_matches("./").trim_end_matches('/')
+                ));
                 continue;
             }
             let mut files: Vec<PathBuf> = std::fs::read_dir(&abs)
@@ -183,7 +215,11 @@ fn write_overlay(root: &Path, dir: &Path, sources: &[String], images: &[(String,
         text.push_str("images:\n");
         for (name, reference) in images {
             let (repo, tag, digest) = split_ref(reference);
-            text.push_str(&format!("  - name: {}\n    newName: {}\n", yaml_str(name), yaml_str(repo)));
+            text.push_str(&format!(
+                "  - name: {}\n    newName: {}\n",
+                yaml_str(name),
+                yaml_str(repo)
+            ));
             if let Some(t) = tag {
                 text.push_str(&format!("    newTag: {}\n", yaml_str(t)));
             }
@@ -197,7 +233,10 @@ fn write_overlay(root: &Path, dir: &Path, sources: &[String], images: &[(String,
 }
 
 fn copy_into(file: &Path, res: &Path, n: usize) -> Result<String, String> {
-    let name = format!("{n:03}-{}", file.file_name().map(|f| f.to_string_lossy()).unwrap_or_default());
+    let name = format!(
+        "{n:03}-{}",
+        file.file_name().map(|f| f.to_string_lossy()).unwrap_or_default()
+    );
     std::fs::copy(file, res.join(&name)).map_err(|err| format!("cannot copy `{}`: {err}", file.display()))?;
     Ok(format!("resources/{name}"))
 }
@@ -222,9 +261,10 @@ pub fn workloads_using(rendered: &str, refs: &[&str]) -> Result<Vec<Workload>, S
         }
         let pod = &doc["spec"]["template"]["spec"];
         let uses = ["containers", "initContainers"].iter().any(|key| {
-            pod[*key]
-                .as_vec()
-                .is_some_and(|cs| cs.iter().any(|c| c["image"].as_str().is_some_and(|i| repos.contains(&split_ref(i).0))))
+            pod[*key].as_vec().is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["image"].as_str().is_some_and(|i| repos.contains(&split_ref(i).0)))
+            })
         });
         if uses && let Some(name) = doc["metadata"]["name"].as_str() {
             out.push(Workload {

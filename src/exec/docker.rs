@@ -55,7 +55,9 @@ pub fn ensure_builder(
     let config_file = dir.join("buildkitd.toml");
     let digest_file = dir.join("digest");
     let want = spec.digest();
-    let inspect: Vec<String> = ["docker", "buildx", "inspect", spec.name.as_str()].map(String::from).to_vec();
+    let inspect: Vec<String> = ["docker", "buildx", "inspect", spec.name.as_str()]
+        .map(String::from)
+        .to_vec();
     let exists = matches!(process::capture(&inspect, cwd, env), Ok((0, _, _)));
     let recorded = std::fs::read_to_string(&digest_file).unwrap_or_default();
     if exists && recorded.trim() == want {
@@ -70,7 +72,11 @@ pub fn ensure_builder(
             "[{task}] builder `{}` changed since mtr created it (or was not made by mtr): recreating it",
             spec.name
         ));
-        commands.push(["docker", "buildx", "rm", spec.name.as_str()].map(String::from).to_vec());
+        commands.push(
+            ["docker", "buildx", "rm", spec.name.as_str()]
+                .map(String::from)
+                .to_vec(),
+        );
     }
     commands.extend(spec.create_commands(&config_file.display().to_string()));
     for argv in commands {
@@ -132,7 +138,13 @@ fn container_name(task: &str) -> String {
     let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let safe: String = task
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     format!("mtr-{safe}-{}-{n}", std::process::id())
 }

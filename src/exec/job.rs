@@ -407,7 +407,13 @@ fn execute(ctx: &Context, task: &Task, p: &Prepared) -> Result<(), Status> {
                     env: &env,
                     reporter: &ctx.reporter,
                 };
-                deploy::run(&e, plan).map_err(|m| if process::cancelled() { Status::Interrupted } else { failed(m) })?;
+                deploy::run(&e, plan).map_err(|m| {
+                    if process::cancelled() {
+                        Status::Interrupted
+                    } else {
+                        failed(m)
+                    }
+                })?;
                 continue;
             }
         };

@@ -82,7 +82,9 @@ pub fn run(
             let reporter = reporter.clone();
             let task = task.to_string();
             let last = (stream == Stream::Err).then(|| last_err.clone());
-            readers.push(std::thread::spawn(move || forward(pipe, &task, stream, &reporter, last)));
+            readers.push(std::thread::spawn(move || {
+                forward(pipe, &task, stream, &reporter, last)
+            }));
         }
     }
     let started = expr.start();
@@ -288,7 +290,10 @@ pub fn on_interrupt(argv: Vec<String>) -> u64 {
 }
 
 pub fn forget_interrupt(id: u64) {
-    CLEANUPS.lock().unwrap_or_else(|e| e.into_inner()).retain(|(i, _)| *i != id);
+    CLEANUPS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|(i, _)| *i != id);
 }
 
 /// Runs every registered cleanup command (quietly, best effort).

@@ -1,0 +1,547 @@
+//! SPEC section 3: when a task is skipped, and every change that makes it
+//! run again.
+
+use std::time::{Duration, SystemTime};
+
+use crate::common::*;
+
+const BUILD: &str = r#"
+[tasks.build]
+inputs = ["src/**"]
+outputs = ["out.txt"]
+run = "cat src/*.txt > out.txt"
+"#;
+
+fn build_project() -> Project {
+    Project::new().file("montage.toml", BUILD).file("src/a.txt", "alpha\n")
+}
+
+#[test]
+fn skips_a_task_whose_inputs_did_not_change() {
+    let p = build_project();
+    p.run(&["build"]).success().assert_ran("build");
+    assert_eq!(p.read("out.txt"), "alpha\n");
+    let out = p.run(&["build"]);
+    out.success().assert_up_to_date("build");
+    assert!(!out.ran("build"));
+}
+
+#[test]
+fn force_runs_an_up_to_date_task() {
+    let p = build_project();
+    p.run(&["build"]).success().assert_ran("build");
+    p.run(&["-B", "build", "--explain"])
+        .success()
+        .assert_ran("build")
+        .stderr_has("[build] running: forced (-B)");
+    p.run(&["build"]).success().assert_up_to_date("build");
+}
+
+/// The stat cache must never hide an edit: same size, same mtime, even in
+/// the same second as the previous hash.
+#[test]
+fn reruns_on_a_same_size_edit_with_the_mtime_restored() {
+    let p = build_project();
+    p.run(&["build"]).success().assert_ran("build");
+    let mtime = p.mtime("src/a.txt");
+    p.write("src/a.txt", "omega\n");
+    p.set_mtime("src/a.txt", mtime);
+    assert_eq!(p.mtime("src/a.txt"), mtime);
+    p.run(&["build", "--explain"])
+        .success()
+        .assert_ran("build")
+        .stderr_has("inputs changed: modified `src/a.txt`");
+    assert_eq!(p.read("out.txt"), "omega\n");
+}
+
+/// The same, once the file is old enough for the stat cache to trust it, so
+/// the edit is caught by the cache's ctime/inode check, not by rehashing a
+/// file the cache never held.
+#[test]
+fn reruns_on_a_same_size_edit_of_a_cached_file() {
+    let p = build_project();
+    p.set_mtime("src/a.txt", SystemTime::now() - Duration::from_secs(3600));
+    // Not synchronisation: past mtr's 2 s "racy" window the file's hash is
+    // cached by stat. The assertions hold either way.
+    std::thread::sleep(Duration::from_millis(2500));
+    p.run(&["build"]).success().assert_ran("build");
+    p.run(&["build"]).success().assert_up_to_date("build");
+    let mtime = p.mtime("src/a.txt");
+    p.write("src/a.txt", "omega\n");
+    p.set_mtime("src/a.txt", mtime);
+    p.run(&["build", "--explain"])
+        .success()
+        .assert_ran("build")
+        .stderr_has("inputs changed: modified `src/a.txt`");
+    assert_eq!(p.read("out.txt"), "omega\n");
+    p.run(&["build"]).success().assert_up_to_date("build");
+}
+
+#[test]
+fn reruns_when_an_input_file_is_added_or_deleted() {
+    let p = build_project();
+    p.run(&["build"]).success().assert_ran("build");
+    p.write("src/b.txt", "beta\n");
+    p.run(&["build", "--explain"])
+        .success()
+        .assert_ran("build")
+        .stderr_has("inputs changed: added `src/b.txt`");
+    assert_eq!(p.read("out.txt"), "alpha\nbeta\n");
+    p.run(&["build"]).success().assert_up_to_date("build");
+    p.remove("src/b.txt");
+    p.run(&["build", "--explain"])
+        .success()
+        .assert_ran("build")
+        .stderr_has("inputs changed: removed `src/b.txt`");
+    assert_eq!(p.read("out.txt"), "alpha\n");
+}
+
+#[cfg(unix)]
+#[test]
+fn reruns_when_an_input_becomes_executable() {
+    let p = build_project();
+    p.run(&["build"]).success().assert_ran("build");
+    p.chmod("src/a.txt", 0o755);
+    p.run(&["build", "--explain"])
+        .success()
+        .assert_ran("build")
+        .stderr_has("modified `src/a.txt`");
+}
+
+#[test]
+fn reruns_when_the_command_changes() {
+    let p = build_project();
+    p.run(&["build"]).success().assert_ran("build");
+    p.write("montage.toml", &BUILD.replace("cat src/*.txt", "cat src/a.txt"));
+    p.run(&["build", "--explain"])
+        .success()
+        .assert_ran("build")
+        .stderr_has("[build] running: command changed");
+    p.run(&["build"]).success().assert_up_to_date("build");
+}
+
+#[test]
+fn reruns_when_the_working_directory_changes() {
+    let p = Project::new()
+        .file("montage.toml", "[tasks.t]\ninputs = []\nrun = \"pwd\"\n")
+        .dir("sub");
+    p.run(&["t"]).success().assert_ran("t");
+    p.write("montage.toml", "[tasks.t]\ninputs = []\ndir = \"sub\"\nrun = \"pwd\"\n");
+    p.run(&["t", "--explain"])
+        .success()
+        .assert_ran("t")
+        .stderr_has("[t] running: `dir` changed");
+}
+
+const GREET: &str = r#"
+[vars]
+name = { default = "world", env = "GREET_NAME" }
+
+[tasks.greet]
+inputs = []
+run = "echo hello {{ name }} > greeting.txt"
+"#;
+
+#[test]
+fn reruns_when_a_variable_changes_on_the_command_line() {
+    let p = Project::new().file("montage.toml", GREET);
+    let run = |args: &[&str]| p.mtr(args).env_remove("GREET_NAME").output();
+    run(&["greet"]).success().assert_ran("greet");
+    assert_eq!(p.read("greeting.txt"), "hello world\n");
+    run(&["greet"]).success().assert_up_to_date("greet");
+
+    run(&["greet", "name=mtr", "--explain"])
+        .success()
+        .assert_ran("greet")
+        .stderr_has("variable `name` changed");
+    assert_eq!(p.read("greeting.txt"), "hello mtr\n");
+    run(&["greet", "name=mtr"]).success().assert_up_to_date("greet");
+
+    run(&["--set", "name=you", "greet"]).success().assert_ran("greet");
+    assert_eq!(p.read("greeting.txt"), "hello you\n");
+    run(&["greet", "--set", "name=you"])
+        .success()
+        .assert_up_to_date("greet");
+
+    // A variable's `env` name works on the command line too, as in make.
+    run(&["greet", "GREET_NAME=make"]).success().assert_ran("greet");
+    assert_eq!(p.read("greeting.txt"), "hello make\n");
+
+    run(&["greet"]).success().assert_ran("greet");
+    assert_eq!(p.read("greeting.txt"), "hello world\n");
+}
+
+#[test]
+fn reruns_when_a_variable_changes_in_the_environment() {
+    let p = Project::new().file("montage.toml", GREET);
+    let run = |value: &str| p.mtr(&["greet", "--explain"]).env("GREET_NAME", value).output();
+    run("ada").success().assert_ran("greet");
+    assert_eq!(p.read("greeting.txt"), "hello ada\n");
+    run("ada").success().assert_up_to_date("greet");
+    run("grace")
+        .success()
+        .assert_ran("greet")
+        .stderr_has("variable `name` changed");
+    assert_eq!(p.read("greeting.txt"), "hello grace\n");
+    // An empty value does not count: the default applies.
+    run("").success().assert_ran("greet");
+    assert_eq!(p.read("greeting.txt"), "hello world\n");
+}
+
+#[test]
+fn the_command_line_beats_the_environment() {
+    let p = Project::new().file("montage.toml", GREET);
+    p.mtr(&["greet", "name=cli"])
+        .env("GREET_NAME", "env")
+        .output()
+        .success();
+    assert_eq!(p.read("greeting.txt"), "hello cli\n");
+}
+
+#[test]
+fn a_volatile_variable_does_not_make_a_task_run_again() {
+    let p = Project::new().file(
+        "montage.toml",
+        r#"
+[vars]
+stamp = { env = "STAMP", volatile = true }
+
+[tasks.t]
+inputs = []
+run = "echo {{ stamp }} > stamp.txt"
+"#,
+    );
+    let run = |stamp: &str, args: &[&str]| p.mtr(args).env("STAMP", stamp).output();
+    run("1", &["t"]).success().assert_ran("t");
+    assert_eq!(p.read("stamp.txt"), "1\n");
+    run("2", &["t"]).success().assert_up_to_date("t");
+    assert_eq!(p.read("stamp.txt"), "1\n");
+    // When it runs, it gets the real value.
+    run("3", &["-B", "t"]).success().assert_ran("t");
+    assert_eq!(p.read("stamp.txt"), "3\n");
+}
+
+#[test]
+fn dotenv_values_reach_tasks_and_their_fingerprint() {
+    let p = Project::new()
+        .file(
+            "montage.toml",
+            r#"
+[project]
+dotenv = [".env"]
+
+[tasks.t]
+inputs = []
+run = "echo $GREETING > greeting.txt"
+"#,
+        )
+        .file(".env", "GREETING=hi\n");
+    let run = || p.mtr(&["t", "--explain"]).env_remove("GREETING").output();
+    run().success().assert_ran("t");
+    assert_eq!(p.read("greeting.txt"), "hi\n");
+    run().success().assert_up_to_date("t");
+    p.write(".env", "GREETING=hello\n");
+    run()
+        .success()
+        .assert_ran("t")
+        .stderr_has("environment `GREETING` changed");
+    assert_eq!(p.read("greeting.txt"), "hello\n");
+}
+
+#[test]
+fn env_tables_are_in_the_fingerprint_but_the_process_environment_is_not() {
+    let config = |mode: &str| {
+        format!(
+            "[env]\nMODE = \"{mode}\"\n\n[tasks.t]\ninputs = []\nenv = {{ LEVEL = \"1\" }}\nrun = \"echo $MODE $LEVEL > env.txt\"\n"
+        )
+    };
+    let p = Project::new().file("montage.toml", &config("debug"));
+    p.run(&["t"]).success().assert_ran("t");
+    assert_eq!(p.read("env.txt"), "debug 1\n");
+    p.mtr(&["t"])
+        .env("UNRELATED", "x")
+        .output()
+        .success()
+        .assert_up_to_date("t");
+    p.write("montage.toml", &config("release"));
+    p.run(&["t", "--explain"])
+        .success()
+        .assert_ran("t")
+        .stderr_has("environment `MODE` changed");
+    p.write(
+        "montage.toml",
+        &config("release").replace("LEVEL = \"1\"", "LEVEL = \"2\""),
+    );
+    p.run(&["t", "--explain"])
+        .success()
+        .assert_ran("t")
+        .stderr_has("environment `LEVEL` changed");
+    assert_eq!(p.read("env.txt"), "release 2\n");
+}
+
+const DEP_CHAIN: &str = r#"
+[tasks.gen]
+inputs = ["src/**"]
+outputs = ["gen.txt"]
+run = "cat src/*.txt > gen.txt"
+
+[tasks.app]
+deps = ["gen"]
+inputs = []
+run = "echo app >> app.log"
+"#;
+
+#[test]
+fn a_dependency_whose_fingerprint_changed_reruns_its_dependants() {
+    let p = Project::new().file("montage.toml", DEP_CHAIN).file("src/a.txt", "a\n");
+    let out = p.run(&["app"]);
+    out.success().assert_ran("gen").assert_ran("app");
+    let out = p.run(&["app"]);
+    out.success().assert_up_to_date("gen").assert_up_to_date("app");
+    p.write("src/a.txt", "b\n");
+    p.run(&["app", "--explain"])
+        .success()
+        .assert_ran("gen")
+        .assert_ran("app")
+        .stderr_has("[app] running: dependency `gen` changed");
+    assert_eq!(p.read("app.log"), "app\napp\n");
+}
+
+#[test]
+fn a_forced_dependency_with_the_same_fingerprint_does_not_rerun_dependants() {
+    let p = Project::new().file("montage.toml", DEP_CHAIN).file("src/a.txt", "a\n");
+    p.run(&["app"]).success().assert_ran("app");
+    p.run(&["-B", "gen"]).success().assert_ran("gen");
+    p.run(&["app"])
+        .success()
+        .assert_up_to_date("gen")
+        .assert_up_to_date("app");
+    assert_eq!(p.read("app.log"), "app\n");
+}
+
+/// "A dep that ran changes nothing by itself": a dep without inputs runs
+/// every time, yet its dependant stays up to date.
+#[test]
+fn a_dependency_that_always_runs_does_not_rerun_dependants() {
+    let p = Project::new().file(
+        "montage.toml",
+        r#"
+[tasks.tick]
+run = "echo tick"
+
+[tasks.app]
+deps = ["tick"]
+inputs = []
+run = "echo app >> app.log"
+"#,
+    );
+    p.run(&["app"]).success().assert_ran("tick").assert_ran("app");
+    p.run(&["app"]).success().assert_ran("tick").assert_up_to_date("app");
+    assert_eq!(p.read("app.log"), "app\n");
+}
+
+#[test]
+fn a_missing_output_reruns_the_task() {
+    let p = build_project();
+    p.run(&["build"]).success().assert_ran("build");
+    p.remove("out.txt");
+    p.run(&["build", "--explain"])
+        .success()
+        .assert_ran("build")
+        .stderr_has("[build] running: output `out.txt` missing");
+    assert_eq!(p.read("out.txt"), "alpha\n");
+    p.run(&["build"]).success().assert_up_to_date("build");
+}
+
+#[test]
+fn a_changed_output_reruns_the_task() {
+    let p = build_project();
+    p.run(&["build"]).success().assert_ran("build");
+    // Same size, same mtime: only the content tells.
+    let mtime = p.mtime("out.txt");
+    p.write("out.txt", "ALPHA\n");
+    p.set_mtime("out.txt", mtime);
+    p.run(&["build", "--explain"])
+        .success()
+        .assert_ran("build")
+        .stderr_has("[build] running: output `out.txt` changed since the last run");
+    assert_eq!(p.read("out.txt"), "alpha\n");
+    p.run(&["build"]).success().assert_up_to_date("build");
+}
+
+#[test]
+fn a_declared_output_not_created_fails_the_task_naming_it() {
+    let p = Project::new().file(
+        "montage.toml",
+        "[tasks.build]\ninputs = []\noutputs = [\"dist/app.bin\"]\nrun = \"echo building\"\n",
+    );
+    let out = p.run(&["build"]);
+    out.code(1);
+    assert!(out.failed("build"), "{out}");
+    assert_output!("output_not_created", out);
+    // Nothing was recorded: it runs (and fails) again.
+    p.run(&["build"])
+        .code(1)
+        .stderr_has("declared output `dist/app.bin` was not created");
+}
+
+#[test]
+#[ignore = "bug: a glob output that matched nothing is recorded as up to date (src/exec/job.rs `finish`)"]
+fn a_glob_output_matching_nothing_warns_and_records_nothing() {
+    let p = Project::new().file(
+        "montage.toml",
+        "[tasks.build]\ninputs = []\noutputs = [\"dist/*.bin\"]\nrun = \"echo building\"\n",
+    );
+    p.run(&["build"])
+        .success()
+        .assert_ran("build")
+        .stderr_has("warning: output glob `dist/*.bin` of task `build` matched no file");
+    p.run(&["build"]).success().assert_ran("build");
+}
+
+#[test]
+fn a_failed_run_is_not_recorded() {
+    let p = Project::new()
+        .file(
+            "montage.toml",
+            "[tasks.check]\ninputs = [\"src/**\"]\nrun = \"test ! -e fail.flag\"\n",
+        )
+        .file("src/a.txt", "a\n");
+    p.run(&["check"]).success().assert_ran("check");
+    p.write("fail.flag", "x");
+    p.write("src/a.txt", "b\n");
+    let out = p.run(&["check"]);
+    out.code(1);
+    assert!(out.failed("check"), "{out}");
+    // Back to the inputs of the last success: the failed run still forgot it.
+    p.remove("fail.flag");
+    p.write("src/a.txt", "a\n");
+    p.run(&["check", "--explain"])
+        .success()
+        .assert_ran("check")
+        .stderr_has("[check] running: never ran");
+    p.run(&["check"]).success().assert_up_to_date("check");
+}
+
+#[test]
+fn a_failure_with_unchanged_inputs_runs_again() {
+    let p = Project::new()
+        .file(
+            "montage.toml",
+            "[tasks.check]\ninputs = [\"src/**\"]\nrun = \"test -e ok.flag\"\n",
+        )
+        .file("src/a.txt", "a\n");
+    p.run(&["check"]).code(1);
+    p.run(&["check"]).code(1);
+    p.write("ok.flag", "x");
+    p.run(&["check"]).success().assert_ran("check");
+}
+
+#[test]
+fn a_task_without_inputs_always_runs() {
+    let p = Project::new().file("montage.toml", "[tasks.t]\nrun = \"echo ran >> log.txt\"\n");
+    p.run(&["t"]).success().assert_ran("t");
+    p.run(&["t", "--explain"])
+        .success()
+        .assert_ran("t")
+        .stderr_has("no `inputs` declared, so it always runs");
+    assert_eq!(p.read("log.txt"), "ran\nran\n");
+}
+
+#[test]
+fn empty_inputs_are_skipped_while_unchanged() {
+    let p = Project::new().file(
+        "montage.toml",
+        "[tasks.t]\ninputs = []\nrun = \"echo one >> log.txt\"\n",
+    );
+    p.run(&["t"]).success().assert_ran("t");
+    p.run(&["t"]).success().assert_up_to_date("t");
+    p.write(
+        "montage.toml",
+        "[tasks.t]\ninputs = []\nrun = \"echo two >> log.txt\"\n",
+    );
+    p.run(&["t"]).success().assert_ran("t");
+    assert_eq!(p.read("log.txt"), "one\ntwo\n");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_input_is_hashed_by_its_target_path() {
+    let p = Project::new()
+        .file("montage.toml", "[tasks.t]\ninputs = [\"conf/*\"]\nrun = \"echo ok\"\n")
+        .file("a.conf", "a\n")
+        .file("b.conf", "b\n");
+    p.symlink("../a.conf", "conf/current");
+    p.run(&["t"]).success().assert_ran("t");
+    p.run(&["t"]).success().assert_up_to_date("t");
+    // The link is not followed: what it points at is its content.
+    p.write("a.conf", "changed\n");
+    p.run(&["t"]).success().assert_up_to_date("t");
+    p.symlink("../b.conf", "conf/current");
+    p.run(&["t", "--explain"])
+        .success()
+        .assert_ran("t")
+        .stderr_has("modified `conf/current`");
+    // Out of the root, or dangling: still only a path, never an error.
+    p.symlink("/nonexistent/mtr-test-target", "conf/current");
+    p.run(&["t"]).success().assert_ran("t");
+    p.run(&["t"]).success().assert_up_to_date("t");
+}
+
+#[test]
+fn mtr_and_git_directories_are_never_inputs() {
+    let p = Project::new()
+        .file("montage.toml", "[tasks.t]\ninputs = [\"**\"]\nrun = \"echo ok\"\n")
+        .file("a.txt", "a\n")
+        .file(".git/HEAD", "ref: refs/heads/main\n");
+    p.run(&["t"]).success().assert_ran("t");
+    // The first run wrote `.mtr/state`; that is no change.
+    p.write(".git/HEAD", "ref: refs/heads/other\n");
+    p.run(&["t"]).success().assert_up_to_date("t");
+    p.write("a.txt", "b\n");
+    p.run(&["t"]).success().assert_ran("t");
+}
+
+#[test]
+#[ignore = "bug: a glob whose base is `.mtr` (e.g. `.mtr/**`) walks into `.mtr/` and hashes the state file (src/inputs.rs)"]
+fn mtr_directory_is_not_an_input_even_when_named() {
+    let p = Project::new()
+        .file(
+            "montage.toml",
+            "[tasks.t]\ninputs = [\".mtr/**\", \"src/**\"]\nrun = \"echo ok\"\n",
+        )
+        .file("src/a.txt", "a\n");
+    p.run(&["t"]).success().assert_ran("t");
+    p.run(&["t"]).success().assert_up_to_date("t");
+}
+
+#[test]
+fn a_missing_literal_input_is_an_error_naming_it() {
+    let p = Project::new().file(
+        "montage.toml",
+        "[tasks.t]\ninputs = [\"src/*.txt\", \"config.yaml\"]\nrun = \"echo ok\"\n",
+    );
+    let out = p.run(&["t"]);
+    assert!(out.failed("t"), "{out}");
+    assert_output!("missing_literal_input", out);
+}
+
+#[test]
+fn a_literal_input_may_be_created_by_a_dependency() {
+    let p = Project::new().file(
+        "montage.toml",
+        r#"
+[tasks.gen]
+outputs = ["gen.txt"]
+run = "echo generated > gen.txt"
+
+[tasks.use]
+deps = ["gen"]
+inputs = ["gen.txt"]
+run = "cat gen.txt"
+"#,
+    );
+    let out = p.run(&["use"]);
+    out.success().assert_ran("gen").assert_ran("use");
+    assert!(out.stdout.contains("generated"), "{out}");
+}
