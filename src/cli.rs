@@ -116,11 +116,6 @@ pub struct Cli {
     #[arg(long, value_enum, value_name = "SHELL", help_heading = INFO)]
     pub completions: Option<clap_complete::Shell>,
 
-    /// Print the names of the tasks in scope, one per line (used by the
-    /// completion scripts)
-    #[arg(long = "complete-tasks", hide = true)]
-    pub complete_tasks: bool,
-
     /// Write a JSON summary of the run to FILE (for CI; see docs/summary-schema.md)
     #[arg(long, value_name = "FILE", help_heading = REPORTS)]
     pub summary: Option<PathBuf>,

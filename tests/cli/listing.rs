@@ -1,2 +1,144 @@
-#[allow(unused_imports)]
+//! SPEC section 5: `mtr` alone, `--list`, `--list --json`, and the
+//! `--dry-run` plan.
+
 use crate::common::*;
+
+const PROJECT: &str = r#"
+[project]
+name = "montage-ai"
+default = "dev-test"
+
+[tasks.dev]
+description = "Build the dev image"
+group = "Local development"
+inputs = ["src/**"]
+run = "echo dev"
+
+[tasks.dev-test]
+description = "Run with volume mounts (instant)"
+group = "Local development"
+deps = ["dev"]
+aliases = ["test", "t"]
+run = "echo test"
+
+[tasks.cluster-build]
+description = "Multi-arch build, pushed to the registry"
+group = "Cluster"
+run = "echo build"
+
+[tasks.cluster]
+description = "Build and roll out"
+group = "Cluster"
+deps = ["cluster-build", "_render"]
+
+[tasks._render]
+description = "internal: render manifests"
+run = "echo render"
+
+[tasks.fmt]
+description = "Format the code"
+run = "echo fmt"
+
+[tasks.old-test]
+description = "The old test entry point"
+group = "Local development"
+deprecated = "use `mtr dev-test`"
+deps = ["dev-test"]
+
+[tasks.lint]
+"#;
+
+#[test]
+fn the_listing_is_grouped_with_descriptions() {
+    let p = Project::new().file("montage.toml", PROJECT);
+    let out = p.run(&["--list"]);
+    out.success();
+    assert!(!out.stdout.contains("_render"), "hidden tasks are not listed\n{out}");
+    assert_output!("listing", out);
+}
+
+#[test]
+fn mtr_alone_lists_the_tasks_when_there_is_no_default() {
+    let p = Project::new().file(
+        "montage.toml",
+        "[tasks.build]\ndescription = \"Build it\"\nrun = \"echo built > built.txt\"\n",
+    );
+    let out = p.run(&[]);
+    out.success();
+    assert!(!p.exists("built.txt"), "{out}");
+    assert_output!("listing_without_default", out);
+}
+
+#[test]
+fn mtr_alone_runs_the_default_task() {
+    let p = Project::new().file(
+        "montage.toml",
+        "[project]\ndefault = \"build\"\n\n[tasks.build]\nrun = \"echo built > built.txt\"\n",
+    );
+    p.run(&[]).success().assert_ran("build");
+    assert_eq!(p.read("built.txt"), "built\n");
+}
+
+#[test]
+fn an_empty_project_says_how_to_add_tasks() {
+    let p = Project::new().file("montage.toml", "[project]\nname = \"empty\"\n");
+    assert_output!("listing_empty", p.run(&[]));
+}
+
+#[test]
+fn the_json_listing_has_every_task() {
+    let p = Project::new().file("montage.toml", PROJECT);
+    let out = p.run(&["--list", "--json"]);
+    out.success();
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("--json prints JSON");
+    assert_eq!(json["tasks"].as_array().map(Vec::len), Some(8));
+    assert_output!("listing_json", out);
+}
+
+const PLAN: &str = r#"
+[vars]
+mode = { default = "debug" }
+
+[tasks.gen]
+inputs = ["src/**"]
+outputs = ["gen.txt"]
+run = "cat src/*.txt > gen.txt"
+
+[tasks.build]
+deps = ["gen"]
+inputs = ["gen.txt"]
+outputs = ["app.txt"]
+run = ["echo building {{ mode }}", "cp gen.txt app.txt"]
+
+[tasks.docs]
+inputs = ["docs/**"]
+run = "echo docs"
+
+[tasks.all]
+deps = ["build", "docs"]
+"#;
+
+#[test]
+fn dry_run_prints_the_plan_and_runs_nothing() {
+    let p = Project::new().file("montage.toml", PLAN).file("src/a.txt", "a\n");
+    let out = p.run(&["all", "--dry-run", "mode=release"]);
+    out.success();
+    assert!(!p.exists("gen.txt"), "a dry run runs nothing\n{out}");
+    assert!(!p.exists(".mtr/state"), "a dry run records nothing\n{out}");
+    assert_output!("dry_run_first", out);
+}
+
+#[test]
+fn dry_run_says_what_is_up_to_date_and_why_the_rest_would_run() {
+    let p = Project::new().file("montage.toml", PLAN).file("src/a.txt", "a\n");
+    p.run(&["all"]).success();
+    p.write("docs/index.md", "# docs\n");
+    let out = p.run(&["-n", "all"]);
+    out.success();
+    assert_output!("dry_run_partly_up_to_date", out);
+    p.write("src/a.txt", "b\n");
+    let out = p.run(&["-n", "all"]);
+    out.success();
+    assert_output!("dry_run_dependency_would_run", out);
+    assert_eq!(p.read("gen.txt"), "a\n", "a dry run runs nothing");
+}

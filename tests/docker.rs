@@ -1,0 +1,183 @@
+//! `container` tasks against the real Docker engine, with a tiny image
+//! imported from a static busybox. Skipped, visibly, where no engine answers.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const IMAGE: &str = "mtr-test-busybox:1";
+
+/// Whether the engine answers; builds the test image once per test binary.
+fn engine() -> bool {
+    static READY: OnceLock<Result<(), String>> = OnceLock::new();
+    match READY.get_or_init(prepare_image) {
+        Ok(()) => true,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            false
+        }
+    }
+}
+
+fn prepare_image() -> Result<(), String> {
+    let version = Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output();
+    if !version.is_ok_and(|o| o.status.success()) {
+        return Err("no Docker engine answers (`docker version` failed)".into());
+    }
+    let inspect = Command::new("docker")
+        .args(["image", "inspect", IMAGE])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if inspect.status.success() {
+        return Ok(());
+    }
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .ok_or("no static busybox (Debian: apt install busybox-static)")?;
+    let rootfs = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let bin = rootfs.path().join("bin");
+    std::fs::create_dir_all(&bin).map_err(|e| e.to_string())?;
+    std::fs::copy(busybox, bin.join("busybox")).map_err(|e| e.to_string())?;
+    for applet in ["sh", "cat", "echo", "sleep", "pwd", "ls", "true", "test"] {
+        std::os::unix::fs::symlink("busybox", bin.join(applet)).map_err(|e| e.to_string())?;
+    }
+    std::fs::create_dir_all(rootfs.path().join("tmp")).map_err(|e| e.to_string())?;
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "tar -C '{}' -cf - . | docker import - {IMAGE} >/dev/null",
+            rootfs.path().display()
+        ))
+        .status()
+        .map_err(|e| e.to_string())?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err("`docker import` of the busybox rootfs failed".into())
+    }
+}
+
+fn project(toml: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("montage.toml"), toml).unwrap();
+    std::fs::create_dir_all(dir.path().join("src")).unwrap();
+    dir
+}
+
+fn mtr(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mtr"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn a_mounted_src_edit_is_visible_on_the_next_run_without_a_rebuild() {
+    if !engine() {
+        return;
+    }
+    let dir = project(&format!(
+        "[tasks.show.container]\nimage = \"{IMAGE}\"\nmounts = [\"src:/app/src:ro\"]\ncommand = [\"cat\", \"/app/src/msg.txt\"]\n"
+    ));
+    std::fs::write(dir.path().join("src/msg.txt"), "first edit\n").unwrap();
+    let out = mtr(dir.path(), &["show"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout(&out), "first edit\n");
+    std::fs::write(dir.path().join("src/msg.txt"), "second edit\n").unwrap();
+    let out = mtr(dir.path(), &["show"]);
+    assert_eq!(stdout(&out), "second edit\n");
+}
+
+#[test]
+fn the_container_exit_status_is_the_task_status() {
+    if !engine() {
+        return;
+    }
+    let dir = project(&format!(
+        "[tasks.fail.container]\nimage = \"{IMAGE}\"\ncommand = \"sh -c 'exit 7'\"\n"
+    ));
+    let out = mtr(dir.path(), &["fail"]);
+    assert_eq!(out.status.code(), Some(7), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("✗ fail failed: the container exited with status 7"));
+}
+
+#[test]
+fn env_workdir_and_entrypoint_reach_the_container_without_a_tty() {
+    if !engine() {
+        return;
+    }
+    let dir = project(&format!(
+        "[tasks.env.container]\nimage = \"{IMAGE}\"\nentrypoint = \"/bin/sh\"\nworkdir = \"/tmp\"\n\
+         env = {{ GREETING = \"hi from {{{{ task }}}}\" }}\ncommand = [\"-c\", \"echo $GREETING; pwd; test -t 0 || echo no-tty\"]\n"
+    ));
+    let out = mtr(dir.path(), &["env"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout(&out), "hi from env\n/tmp\nno-tty\n");
+}
+
+fn containers(filter: &str, all: bool) -> String {
+    let mut args = vec!["ps", "--filter", filter, "--format", "{{.Names}}"];
+    if all {
+        args.insert(1, "-a");
+    }
+    let out = Command::new("docker").args(&args).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    cond()
+}
+
+#[test]
+fn ctrl_c_leaves_no_container_running() {
+    if !engine() {
+        return;
+    }
+    let dir = project(&format!(
+        "[tasks.hang-forever.container]\nimage = \"{IMAGE}\"\ncommand = [\"sleep\", \"300\"]\n"
+    ));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mtr"))
+        .arg("hang-forever")
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let filter = format!("name=mtr-hang-forever-{}-", child.id());
+    assert!(
+        wait_until(Duration::from_secs(60), || !containers(&filter, false).is_empty()),
+        "container started"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        wait_until(Duration::from_secs(30), || containers(&filter, true).is_empty()),
+        "container left behind: {}",
+        containers(&filter, true)
+    );
+}
