@@ -3,7 +3,12 @@
 //!
 //! Task output goes to mtr's stdout/stderr as the task wrote it; mtr's own
 //! lines go to stderr, so stdout holds only the tasks' data.
+//!
+//! Under GitHub Actions (`GITHUB_ACTIONS=true`) tasks run in parallel but
+//! each one's output must stay inside its own `::group::`: a task's lines
+//! are held until it finishes, then printed as one group on stdout.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -32,6 +37,8 @@ pub struct Reporter {
     pub prefix: Option<usize>,
     pub github: bool,
     masks: Mutex<Vec<String>>,
+    /// GitHub Actions: each running task's output, until it finishes.
+    held: Mutex<HashMap<String, Vec<u8>>>,
     lock: Mutex<()>,
 }
 
@@ -49,8 +56,9 @@ impl Reporter {
             color,
             verbosity,
             prefix: None,
-            github: std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true"),
+            github: crate::github::active(),
             masks: Mutex::new(Vec::new()),
+            held: Mutex::new(HashMap::new()),
             lock: Mutex::new(()),
         }
     }
@@ -85,6 +93,10 @@ impl Reporter {
     pub fn task_output(&self, task: &str, stream: Stream, line: &[u8]) {
         let text = String::from_utf8_lossy(line);
         let text = self.mask(&text);
+        if self.github {
+            self.hold(task, &text);
+            return;
+        }
         let mut buf = Vec::with_capacity(text.len() + 32);
         if let Some(width) = self.prefix {
             let name = format!("{task:<width$} | ");
@@ -101,6 +113,30 @@ impl Reporter {
         };
     }
 
+    /// Keeps a line of `task`'s output for its group (GitHub Actions).
+    fn hold(&self, task: &str, text: &str) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let buf = held.entry(task.to_string()).or_default();
+        buf.extend_from_slice(text.as_bytes());
+        if !buf.ends_with(b"\n") {
+            buf.push(b'\n');
+        }
+    }
+
+    /// A task finished: under GitHub Actions, print its held output as one
+    /// `::group::` (nothing when it printed nothing).
+    pub fn finish_task(&self, task: &str) {
+        let Some(buf) = self.held.lock().unwrap_or_else(|e| e.into_inner()).remove(task) else {
+            return;
+        };
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "::group::{task}");
+        let _ = out.write_all(&buf);
+        let _ = writeln!(out, "::endgroup::");
+        let _ = out.flush();
+    }
+
     /// A line of mtr's own on stderr.
     pub fn line(&self, text: &str) {
         let text = self.mask(text);
@@ -112,7 +148,12 @@ impl Reporter {
     /// The command a task is about to run.
     pub fn command(&self, task: &str, text: &str) {
         if self.verbosity >= Verbosity::Normal {
-            self.line(&self.paint(BOLD, &format!("[{task}] {text}")));
+            let line = self.paint(BOLD, &format!("[{task}] {text}"));
+            if self.github {
+                self.hold(task, &self.mask(&line));
+            } else {
+                self.line(&line);
+            }
         }
     }
 
@@ -122,7 +163,7 @@ impl Reporter {
 
     pub fn warn(&self, text: &str) {
         if self.github {
-            self.line(&format!("::warning::{}", text.replace('\n', "%0A")));
+            self.line(&crate::github::command("warning", None, text));
         }
         self.line(&format!("{} {text}", self.paint(YELLOW, "warning:")));
     }
@@ -149,7 +190,7 @@ impl Reporter {
 
     pub fn failed(&self, task: &str, took: Duration, why: &str) {
         if self.github {
-            self.line(&format!("::error title=mtr: task {task} failed::{why}"));
+            self.line(&crate::github::command("error", Some(&format!("task {task} failed")), why));
         }
         self.line(&format!(
             "{} {task} failed: {why} {}",
@@ -164,50 +205,47 @@ impl Reporter {
         }
     }
 
-    pub fn group_start(&self, task: &str) {
-        if self.github {
-            self.line(&format!("::group::{task}"));
-        }
-    }
-
-    pub fn group_end(&self) {
-        if self.github {
-            self.line("::endgroup::");
-        }
-    }
-
     /// The final one-line summary.
     pub fn summary(&self, counts: &Counts, took: Duration) {
         if self.verbosity == Verbosity::Quiet && counts.failed.is_empty() {
             return;
         }
-        let mut parts = Vec::new();
-        if !counts.failed.is_empty() {
-            let names = counts
-                .failed
-                .iter()
-                .map(|n| format!("`{n}`"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            parts.push(self.paint(RED, &format!("{} failed ({names})", counts.failed.len())));
-        }
-        if counts.ran > 0 {
-            parts.push(format!("{} ran", counts.ran));
-        }
-        if counts.up_to_date > 0 {
-            parts.push(format!("{} up to date", counts.up_to_date));
-        }
-        if counts.restored > 0 {
-            parts.push(format!("{} restored from cache", counts.restored));
-        }
-        if counts.skipped > 0 {
-            parts.push(format!("{} not run", counts.skipped));
-        }
-        if parts.is_empty() {
-            parts.push("nothing to do".into());
-        }
-        self.line(&format!("mtr: {} in {}", parts.join(", "), duration(took)));
+        self.line(&format!("mtr: {}", summary_parts(counts, took, |t| self.paint(RED, t))));
     }
+}
+
+/// The summary line without colour, e.g. `2 ran, 1 up to date in 1.52s`.
+pub fn summary_text(counts: &Counts, took: Duration) -> String {
+    summary_parts(counts, took, str::to_string)
+}
+
+fn summary_parts(counts: &Counts, took: Duration, red: impl Fn(&str) -> String) -> String {
+    let mut parts = Vec::new();
+    if !counts.failed.is_empty() {
+        let names = counts
+            .failed
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        parts.push(red(&format!("{} failed ({names})", counts.failed.len())));
+    }
+    if counts.ran > 0 {
+        parts.push(format!("{} ran", counts.ran));
+    }
+    if counts.up_to_date > 0 {
+        parts.push(format!("{} up to date", counts.up_to_date));
+    }
+    if counts.restored > 0 {
+        parts.push(format!("{} restored from cache", counts.restored));
+    }
+    if counts.skipped > 0 {
+        parts.push(format!("{} not run", counts.skipped));
+    }
+    if parts.is_empty() {
+        parts.push("nothing to do".into());
+    }
+    format!("{} in {}", parts.join(", "), duration(took))
 }
 
 /// Tallies for the summary line.

@@ -25,6 +25,8 @@ pub struct RunResult {
     /// The signal that interrupted the run, if any.
     pub interrupted: Option<i32>,
     pub took: Duration,
+    /// When each task was started, from the start of the run (`--profile`).
+    pub started: HashMap<String, Duration>,
 }
 
 impl RunResult {
@@ -78,7 +80,9 @@ fn dep_state(plan: &Plan, name: &str, done: &HashMap<String, Outcome>) -> DepSta
 pub fn dry_run(ctx: &Context, plan: &Plan) -> RunResult {
     let start = Instant::now();
     let mut done = HashMap::new();
+    let mut started = HashMap::new();
     for name in &plan.order {
+        started.insert(name.clone(), start.elapsed());
         let deps = dep_state(plan, name, &done);
         let outcome = if let Some(bad) = plan.deps[name].iter().find(|d| !done[*d].status_ok()) {
             Outcome::not_run(format!("dependency `{bad}` would fail"))
@@ -91,6 +95,7 @@ pub fn dry_run(ctx: &Context, plan: &Plan) -> RunResult {
         outcomes: done,
         interrupted: None,
         took: start.elapsed(),
+        started,
     }
 }
 
@@ -114,6 +119,7 @@ async fn run_async(ctx: Arc<Context>, plan: &Plan) -> std::io::Result<RunResult>
     let start = Instant::now();
     let mut signals = Signals::new()?;
     let mut done: HashMap<String, Outcome> = HashMap::new();
+    let mut started: HashMap<String, Duration> = HashMap::new();
     let mut pending: Vec<String> = plan.order.clone();
     let mut running: JoinSet<(String, Outcome)> = JoinSet::new();
     let mut interactive_running = false;
@@ -155,6 +161,7 @@ async fn run_async(ctx: Arc<Context>, plan: &Plan) -> std::io::Result<RunResult>
                 interactive_running = interactive;
                 let state = dep_state(plan, &name, &done);
                 let c = ctx.clone();
+                started.insert(name.clone(), start.elapsed());
                 running.spawn_blocking(move || {
                     let outcome = job::run(&c, &name, &state);
                     (name, outcome)
@@ -200,11 +207,13 @@ async fn run_async(ctx: Arc<Context>, plan: &Plan) -> std::io::Result<RunResult>
         outcomes: done,
         interrupted,
         took: start.elapsed(),
+        started,
     })
 }
 
 fn report(ctx: &Context, name: &str, o: &Outcome) {
     let r = &ctx.reporter;
+    r.finish_task(name);
     match &o.status {
         Status::Ran => r.ran(name, o.took, ""),
         Status::UpToDate => r.up_to_date(name),

@@ -1,2 +1,204 @@
-#[allow(unused_imports)]
+//! SPEC section 5: exit statuses, `-k`, missing programs, Ctrl-C, and the
+//! state store surviving corruption and concurrent `mtr` processes.
+
+use std::time::Duration;
+
 use crate::common::*;
+
+#[test]
+fn success_is_status_0() {
+    let p = Project::new().file("montage.toml", "[tasks.t]\nrun = \"true\"\n");
+    p.run(&["t"]).success().assert_ran("t");
+}
+
+#[test]
+fn a_failure_exits_with_the_failing_command_s_status() {
+    let p = Project::new().file(
+        "montage.toml",
+        "[tasks.t]\nrun = [\"echo before\", \"exit 3\", \"echo never\"]\n",
+    );
+    let out = p.run(&["t"]);
+    out.code(3);
+    assert!(!out.stdout.contains("never"), "later steps do not run\n{out}");
+    assert_output!("failing_command", out);
+}
+
+const BRANCHES: &str = r#"
+[tasks.bad]
+run = "exit 3"
+
+[tasks.after-bad]
+deps = ["bad"]
+run = "echo after > after.txt"
+
+[tasks.good]
+run = "echo good > good.txt"
+
+[tasks.all]
+deps = ["bad", "after-bad", "good"]
+"#;
+
+#[test]
+fn the_run_stops_at_the_first_failure_by_default() {
+    let p = Project::new().file("montage.toml", BRANCHES);
+    let out = p.run(&["-j", "1", "all"]);
+    out.code(3);
+    assert!(!p.exists("good.txt"), "nothing starts after a failure\n{out}");
+    assert!(!p.exists("after.txt"), "{out}");
+    assert_output!("stop_on_failure", out);
+}
+
+#[test]
+fn keep_going_runs_what_does_not_depend_on_the_failure() {
+    let p = Project::new().file("montage.toml", BRANCHES);
+    let out = p.run(&["-j", "1", "-k", "all"]);
+    out.code(3);
+    assert!(p.exists("good.txt"), "an independent branch runs with -k\n{out}");
+    assert!(!p.exists("after.txt"), "a dependant of the failure never runs\n{out}");
+    assert_output!("keep_going", out);
+}
+
+#[test]
+fn a_missing_program_is_named_with_its_task() {
+    let p = Project::new().file("montage.toml", "[tasks.cluster-build]\nrun = \"nosuchprog --version\"\n");
+    let out = p.run(&["cluster-build"]);
+    assert_ne!(out.code, 0, "{out}");
+    assert!(out.failed("cluster-build"), "{out}");
+    assert_output!("missing_program", out);
+}
+
+#[test]
+fn a_missing_program_run_through_the_shell_is_named_too() {
+    let p = Project::new().file("montage.toml", "[tasks.gen]\nrun = \"nosuchprog > out.txt\"\n");
+    let out = p.run(&["gen"]);
+    out.code(127)
+        .stderr_has("✗ gen failed: `nosuchprog` was not found on PATH");
+}
+
+#[test]
+fn config_errors_exit_2() {
+    let p = Project::new().file("montage.toml", "[tasks.t]\nrun = 1\n");
+    p.run(&["t"]).code(2);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let p = Project::new().file("montage.toml", "[tasks.t]\nrun = \"true\"\n");
+    p.run(&["--jobs", "many", "t"]).code(2);
+}
+
+/// Ctrl-C: every child's process group is stopped (here a grandchild that
+/// ignores SIGINT, as background jobs of a script do), mtr exits 130, and
+/// the interrupted task is not recorded as a success.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_leaves_no_child_process_and_records_nothing() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+
+    let p = Project::new().file(
+        "montage.toml",
+        r#"
+[tasks.serve]
+inputs = []
+run = "(sleep 1000 & echo $! > sleep.pid; wait)"
+
+[tasks.after]
+deps = ["serve"]
+run = "echo after > after.txt"
+"#,
+    );
+    let child = p.mtr(&["after"]).spawn();
+    let mtr = Pid::from_raw(child.id() as i32);
+    if !p.wait_for_file("sleep.pid", Duration::from_secs(10)) {
+        let _ = kill(mtr, Signal::SIGKILL);
+        panic!("the task did not start\n{}", wait_with_timeout(child, p.root(), Duration::from_secs(5)));
+    }
+    let sleep: i32 = p.read("sleep.pid").trim().parse().expect("a pid");
+    kill(mtr, Signal::SIGINT).unwrap();
+    let out = wait_with_timeout(child, p.root(), Duration::from_secs(20));
+    // Whatever happens below, do not leave the sleeper behind.
+    let gone = wait_until(Duration::from_secs(10), || process_gone(sleep));
+    if !gone {
+        let _ = kill(Pid::from_raw(sleep), Signal::SIGKILL);
+    }
+    out.code(130);
+    assert!(gone, "`sleep` (pid {sleep}) outlived mtr\n{out}");
+    assert!(!p.exists("after.txt"), "nothing starts after Ctrl-C\n{out}");
+    assert!(out.failed("serve"), "{out}");
+    p.run(&["serve", "--dry-run"])
+        .success()
+        .stdout
+        .contains("serve: would run: never ran")
+        .then_some(())
+        .expect("an interrupted task is not recorded");
+}
+
+#[test]
+fn a_corrupt_state_file_is_a_warning_and_tasks_run() {
+    let p = Project::new()
+        .file("montage.toml", "[tasks.t]\ninputs = [\"a.txt\"]\nrun = \"echo ran\"\n")
+        .file("a.txt", "a\n");
+    p.run(&["t"]).success().assert_ran("t");
+    p.write(".mtr/state", "this is not a state file");
+    let out = p.run(&["t"]);
+    out.success().assert_ran("t");
+    assert_output!("corrupt_state", out);
+    // The state was written anew.
+    let out = p.run(&["t"]);
+    out.success().assert_up_to_date("t");
+    assert!(!out.stderr.contains("warning"), "{out}");
+}
+
+#[test]
+fn a_truncated_state_file_is_a_warning_and_tasks_run() {
+    let p = Project::new()
+        .file("montage.toml", "[tasks.t]\ninputs = [\"a.txt\"]\nrun = \"echo ran\"\n")
+        .file("a.txt", "a\n");
+    p.run(&["t"]).success();
+    let state = std::fs::read(p.path(".mtr/state")).unwrap();
+    std::fs::write(p.path(".mtr/state"), &state[..state.len() - 5]).unwrap();
+    p.run(&["t"])
+        .success()
+        .assert_ran("t")
+        .stderr_has("warning: `.mtr/state` is corrupt");
+}
+
+#[test]
+fn the_state_directory_ignores_itself_in_git() {
+    let p = Project::new().file("montage.toml", "[tasks.t]\ninputs = []\nrun = \"true\"\n");
+    p.run(&["t"]).success();
+    assert!(p.read(".mtr/.gitignore").lines().any(|l| l == "*"));
+}
+
+/// Ten `mtr` processes at once in one project, each running another task:
+/// every record survives and the state still loads.
+#[test]
+fn concurrent_mtr_processes_keep_the_state_valid() {
+    let mut config = String::new();
+    for i in 0..10 {
+        config.push_str(&format!("[tasks.t{i}]\ninputs = [\"src/{i}.txt\"]\nrun = \"echo {i}\"\n\n"));
+    }
+    let mut p = Project::new().file("montage.toml", &config);
+    for i in 0..10 {
+        p = p.file(&format!("src/{i}.txt"), &format!("{i}\n"));
+    }
+    let children: Vec<_> = (0..10).map(|i| p.mtr(&[&format!("t{i}")]).spawn()).collect();
+    for child in children {
+        wait_with_timeout(child, p.root(), Duration::from_secs(60)).success();
+    }
+    let names: Vec<String> = (0..10).map(|i| format!("t{i}")).collect();
+    let args: Vec<&str> = names.iter().map(String::as_str).collect();
+    let out = p.run(&args);
+    out.success();
+    assert!(!out.stderr.contains("warning"), "{out}");
+    for name in &names {
+        out.assert_up_to_date(name);
+    }
+    let mut left: Vec<String> = std::fs::read_dir(p.path(".mtr"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, [".gitignore", "lock", "state"], "no temporary files are left behind");
+}

@@ -61,7 +61,7 @@ fn the_listing_is_grouped_with_descriptions() {
 fn mtr_alone_lists_the_tasks_when_there_is_no_default() {
     let p = Project::new().file(
         "montage.toml",
-        "[tasks.build]\ndescription = \"Build it\"\nrun = \"echo built > built.txt\"\n",
+        "[project]\nname = \"demo\"\n\n[tasks.build]\ndescription = \"Build it\"\nrun = \"echo built > built.txt\"\n",
     );
     let out = p.run(&[]);
     out.success();
