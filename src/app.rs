@@ -22,6 +22,11 @@ use crate::state::Store;
 
 /// Runs mtr with the process arguments; returns the exit status.
 pub fn main() -> i32 {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == crate::completions::TASKS_FLAG) {
+        crate::completions::print_tasks(&args[2..]);
+        return 0;
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -55,6 +60,17 @@ fn print_error(e: &Error, color: bool) {
     } else {
         miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
     };
+    if crate::github::active() {
+        match e {
+            Error::Config(errors) => errors
+                .iter()
+                .for_each(|err| eprintln!("{}", crate::github::config_error(err))),
+            Error::Usage { message, .. } | Error::Internal(message) => {
+                eprintln!("{}", crate::github::command("error", None, message))
+            }
+            Error::Exit(_) => {}
+        }
+    }
     match e {
         Error::Config(errors) => {
             for err in errors {
@@ -77,20 +93,18 @@ fn print_error(e: &Error, color: bool) {
     }
 }
 
-fn run(cli: &Cli, color: bool) -> Result<(), Error> {
-    if cli.watch
-        || cli.graph.is_some()
-        || cli.summary.is_some()
-        || cli.profile.is_some()
-        || cli.completions.is_some()
-        || cli.vars
-        || cli.doctor
-    {
-        return Err(Error::usage("this flag is not available in this build yet"));
-    }
+/// The montage.toml in scope: `-f FILE`, else the nearest from `-C DIR` or
+/// the current directory up.
+pub fn config_path(cli: &Cli) -> Result<PathBuf, Error> {
     let cwd =
         std::env::current_dir().map_err(|e| Error::Internal(format!("cannot read the current directory: {e}")))?;
     let start: PathBuf = cli.dir.as_ref().map(|d| cwd.join(d)).unwrap_or(cwd);
+    // A mistyped `-C DIR` must not silently find the config above it.
+    if let Some(dir) = &cli.dir
+        && !start.is_dir()
+    {
+        return Err(Error::usage(format!("directory `{}` does not exist", dir.display())));
+    }
     let Some(file) = discover::find(cli.file.as_deref(), &start) else {
         return Err(Error::Usage {
             message: format!(
@@ -104,8 +118,29 @@ fn run(cli: &Cli, color: bool) -> Result<(), Error> {
     if !file.is_file() {
         return Err(Error::usage(format!("config file `{}` does not exist", file.display())));
     }
-    let config = load::load(&file).map_err(Error::Config)?;
+    Ok(file)
+}
+
+fn run(cli: &Cli, color: bool) -> Result<(), Error> {
+    if let Some(shell) = cli.completions {
+        print!("{}", crate::completions::script(shell));
+        return Ok(());
+    }
+    let config = load::load(&config_path(cli)?).map_err(Error::Config)?;
     let (names, assignments) = cli.split_args();
+    if let Some(task) = &cli.graph {
+        let roots: Vec<String> = std::iter::once(task)
+            .filter(|t| !t.is_empty())
+            .chain(&names)
+            .cloned()
+            .collect();
+        let roots = resolve_tasks(&config, &roots)?;
+        print!("{}", crate::graph_view::render(&config, &roots, cli.format));
+        return Ok(());
+    }
+    if cli.vars || cli.doctor {
+        return inspect(cli, &config, &assignments, color);
+    }
     if cli.list || (names.is_empty() && config.project.default.is_none()) {
         let text = if cli.json {
             crate::listing::json(&config)
@@ -120,29 +155,7 @@ fn run(cli: &Cli, color: bool) -> Result<(), Error> {
     } else {
         names
     };
-    let mut tasks = Vec::new();
-    for name in &names {
-        match config.resolve_task(name) {
-            Some(t) => {
-                if !tasks.iter().any(|x| x == t) {
-                    tasks.push(t.to_string());
-                }
-            }
-            None => {
-                let candidates = config
-                    .tasks
-                    .keys()
-                    .map(String::as_str)
-                    .chain(config.aliases.keys().map(String::as_str));
-                return Err(Error::Usage {
-                    message: format!("unknown task `{name}`"),
-                    help: Some(
-                        did_you_mean(name, candidates).unwrap_or_else(|| "run `mtr --list` to see the tasks".into()),
-                    ),
-                });
-            }
-        }
-    }
+    let tasks = resolve_tasks(&config, &names)?;
     let (env, dotenv) = vars::environment(&config.root, &config.project.dotenv).map_err(Error::usage)?;
     let dotenv: Vec<(String, String)> = dotenv
         .into_iter()
@@ -186,11 +199,12 @@ fn run(cli: &Cli, color: bool) -> Result<(), Error> {
         },
         keep_going: cli.keep_going,
         jobs,
+        no_cache: cli.no_cache,
     };
     let root = config.root.display().to_string();
     let ctx = Context {
-        config,
-        vars,
+        config: Arc::new(config),
+        vars: Arc::new(vars),
         state,
         store,
         reporter: reporter.clone(),
@@ -199,17 +213,167 @@ fn run(cli: &Cli, color: bool) -> Result<(), Error> {
         dotenv,
         root,
     };
+    let started = std::time::SystemTime::now();
     if cli.dry_run {
         let result = scheduler::dry_run(&ctx, &plan);
         print!("{}", reporter.mask(&plan_text(&plan, &result.outcomes)));
-        return Ok(());
+        return after_run(cli, &ctx.config, &plan, &result, started, &reporter, true);
     }
+    if cli.watch {
+        return watch(ctx, plan);
+    }
+    let config = ctx.config.clone();
     let result = scheduler::run(Arc::new(ctx), &plan).map_err(|e| Error::Internal(e.to_string()))?;
     reporter.summary(&result.counts(), result.took);
-    match result.exit_code(&plan) {
-        0 => Ok(()),
-        code => Err(Error::Exit(code)),
+    after_run(cli, &config, &plan, &result, started, &reporter, false)
+}
+
+/// The reports of a finished run (`--summary`, `--profile`, the GitHub
+/// step summary), then the run's exit status.
+fn after_run(
+    cli: &Cli,
+    config: &Config,
+    plan: &Plan,
+    result: &scheduler::RunResult,
+    started: std::time::SystemTime,
+    reporter: &Reporter,
+    dry_run: bool,
+) -> Result<(), Error> {
+    let exit_code = result.exit_code(plan);
+    let run = crate::summary::Run {
+        config,
+        plan,
+        result,
+        started,
+        exit_code,
+        dry_run,
+        reporter,
+    };
+    match (
+        crate::summary::write_reports(&run, cli.summary.as_deref(), cli.profile.as_deref()),
+        exit_code,
+    ) {
+        (Ok(()), 0) => Ok(()),
+        (Err(e), 0) => Err(Error::Internal(e)),
+        (Err(e), code) => {
+            reporter.error(&e);
+            Err(Error::Exit(code))
+        }
+        (Ok(()), code) => Err(Error::Exit(code)),
     }
+}
+
+/// `--watch`: the run, then again after each relevant change (with the
+/// state reloaded, so what the change did not affect is skipped).
+fn watch(first: Context, plan: Plan) -> Result<(), Error> {
+    let triggers = crate::watch::Triggers::new(&first.config, &plan);
+    let root = first.config.root.clone();
+    let reporter = first.reporter.clone();
+    let template = Context {
+        state: Default::default(),
+        options: Options {
+            force: Default::default(),
+            ..first.options.clone()
+        },
+        config: first.config.clone(),
+        vars: first.vars.clone(),
+        store: first.store.clone(),
+        reporter: first.reporter.clone(),
+        env: first.env.clone(),
+        dotenv: first.dotenv.clone(),
+        root: first.root.clone(),
+    };
+    let first = std::sync::Mutex::new(Some(first));
+    let plan = Arc::new(plan);
+    let make_run = move || {
+        let ctx = match first.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            Some(ctx) => ctx,
+            None => {
+                let (state, warning) = template.store.load();
+                if let Some(w) = warning {
+                    template.reporter.warn(&w);
+                }
+                Context {
+                    state,
+                    options: template.options.clone(),
+                    config: template.config.clone(),
+                    vars: template.vars.clone(),
+                    store: template.store.clone(),
+                    reporter: template.reporter.clone(),
+                    env: template.env.clone(),
+                    dotenv: template.dotenv.clone(),
+                    root: template.root.clone(),
+                }
+            }
+        };
+        scheduler::run(Arc::new(ctx), &plan)
+    };
+    match crate::watch::run(&root, triggers, &reporter, make_run) {
+        Ok(0) => Ok(()),
+        Ok(code) => Err(Error::Exit(code)),
+        Err(e) => Err(Error::Internal(format!("--watch: {e}"))),
+    }
+}
+
+/// Task names (or aliases) as task names, without repeats; an unknown
+/// name is a usage error with a did-you-mean.
+fn resolve_tasks(config: &Config, names: &[String]) -> Result<Vec<String>, Error> {
+    let mut tasks = Vec::new();
+    for name in names {
+        match config.resolve_task(name) {
+            Some(t) => {
+                if !tasks.iter().any(|x| x == t) {
+                    tasks.push(t.to_string());
+                }
+            }
+            None => {
+                let candidates = config
+                    .tasks
+                    .keys()
+                    .map(String::as_str)
+                    .chain(config.aliases.keys().map(String::as_str));
+                return Err(Error::Usage {
+                    message: format!("unknown task `{name}`"),
+                    help: Some(
+                        did_you_mean(name, candidates).unwrap_or_else(|| "run `mtr --list` to see the tasks".into()),
+                    ),
+                });
+            }
+        }
+    }
+    Ok(tasks)
+}
+
+/// `--vars` and `--doctor`: they resolve variables, but run no task.
+fn inspect(cli: &Cli, config: &Config, assignments: &[(String, String)], color: bool) -> Result<(), Error> {
+    let (env, _) = vars::environment(&config.root, &config.project.dotenv).map_err(Error::usage)?;
+    let vars = Vars::new(config, assignments, env).map_err(Error::from)?;
+    if cli.vars {
+        let reporter = Reporter::new(false, Verbosity::Normal);
+        let text = if cli.json {
+            crate::vars_view::json(&vars, &reporter)
+        } else {
+            crate::vars_view::text(&vars, &reporter)
+        };
+        print!("{text}");
+        return Ok(());
+    }
+    // `mtr --doctor TASK...` checks what those tasks (and their deps) need.
+    let (names, _) = cli.split_args();
+    let scope: Option<std::collections::HashSet<String>> = if names.is_empty() {
+        None
+    } else {
+        Some(
+            Plan::new(config, &resolve_tasks(config, &names)?)
+                .order
+                .into_iter()
+                .collect(),
+        )
+    };
+    let checks = crate::doctor::checks(config, &vars, scope.as_ref());
+    let (text, healthy) = crate::doctor::report(&checks, color && std::io::stdout().is_terminal());
+    print!("{text}");
+    if healthy { Ok(()) } else { Err(Error::Exit(1)) }
 }
 
 /// Every variable a task of the plan uses must have a value before
@@ -217,6 +381,7 @@ fn run(cli: &Cli, color: bool) -> Result<(), Error> {
 fn check_vars(config: &Config, vars: &Vars, plan: &Plan) -> Result<(), Error> {
     let mut errors = Vec::new();
     let mut seen = std::collections::HashSet::new();
+    let mut reported = std::collections::HashSet::new();
     for name in &plan.order {
         let task = &config.tasks[name];
         let mut templates = task.templates();
@@ -225,11 +390,23 @@ fn check_vars(config: &Config, vars: &Vars, plan: &Plan) -> Result<(), Error> {
             if !seen.insert(var.clone()) {
                 continue;
             }
-            if let Err(missing) = vars.get(&var) {
-                let def = vars.def(&var);
+            // Name the variable that has no value, which may be one that
+            // `var` uses rather than `var` itself.
+            if let Err(missing) = vars.get(&var)
+                && reported.insert(missing.name.clone())
+            {
+                let def = vars.def(&missing.name);
+                let through = if missing.name == var {
+                    String::new()
+                } else {
+                    format!(" through `{var}`")
+                };
                 let mut e = ConfigError::new(
                     "no-value",
-                    format!("variable `{var}` has no value (used by task `{name}`)"),
+                    format!(
+                        "variable `{}` has no value (used by task `{name}`{through})",
+                        missing.name
+                    ),
                 )
                 .help(match def.and_then(|d| d.description.as_ref()) {
                     Some(desc) => format!("{desc}\n{}", missing.detail),
@@ -309,7 +486,7 @@ fn plan_text(plan: &Plan, outcomes: &HashMap<String, crate::exec::job::Outcome>)
             }
             Status::Failed { message, .. } => out.push_str(&format!("{name}: would fail: {message}\n")),
             Status::NotRun(why) => out.push_str(&format!("{name}: would not run: {why}\n")),
-            Status::Ran | Status::Interrupted => {}
+            Status::Ran | Status::Restored | Status::Interrupted => {}
         }
     }
     out

@@ -16,7 +16,7 @@ Examples:
   mtr -B lint                 run `lint` even if it is up to date
   mtr --graph test            the graph of `test` and its deps (Graphviz dot)
   mtr --vars                  each variable, its value and where it came from
-  mtr --doctor                check docker, buildx, registries and kubectl
+  mtr --doctor                check docker, buildx, registries and kubectl for the tasks
 
 Shell completion (task names included):
   bash: source <(mtr --completions bash)        zsh: source <(mtr --completions zsh)
@@ -55,7 +55,7 @@ pub struct Cli {
     #[arg(long, help_heading = RUN)]
     pub explain: bool,
 
-    /// Run the named tasks even if they are up to date (their deps only if needed)
+    /// Run the named tasks even if they are up to date (not their deps)
     #[arg(short = 'B', long, help_heading = RUN)]
     pub force: bool,
 
@@ -107,8 +107,8 @@ pub struct Cli {
     #[arg(long, help_heading = INFO)]
     pub vars: bool,
 
-    /// Check what the tasks need (docker, buildx, builders, registries,
-    /// kubectl) and say how to fix what is missing
+    /// Check what the tasks (or the named ones) need: docker, buildx,
+    /// builders, registries, kubectl; say how to fix what is missing
     #[arg(long, help_heading = INFO)]
     pub doctor: bool,
 

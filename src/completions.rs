@@ -8,7 +8,7 @@
 
 use std::ffi::OsString;
 
-use clap::CommandFactory;
+use clap::{CommandFactory, Parser};
 use clap_complete::Shell;
 
 use crate::cli::Cli;
@@ -39,7 +39,9 @@ pub fn script(shell: Shell) -> String {
 pub fn print_tasks(rest: &[OsString]) {
     let argv = std::iter::once(OsString::from("mtr")).chain(rest.iter().cloned());
     let cli = Cli::try_parse_from(argv).unwrap_or_else(|_| Cli::parse_from(["mtr"]));
-    let Ok(file) = crate::app::config_path(&cli) else { return };
+    let Ok(file) = crate::app::config_path(&cli) else {
+        return;
+    };
     let Ok(config) = load::load(&file) else { return };
     print!("{}", task_lines(&config));
 }
@@ -125,7 +127,10 @@ else
     complete -F _mtr_complete -o bashdefault -o default mtr
 fi
 "#;
-    format!("{base}{}", hook.replace("__VALUE_OPTIONS__", &value_options().join("|")))
+    format!(
+        "{base}{}",
+        hook.replace("__VALUE_OPTIONS__", &value_options().join("|"))
+    )
 }
 
 /// zsh: clap's `_arguments` spec completes the positional arguments and
@@ -193,9 +198,22 @@ function __mtr_wants_task
 end
 
 complete -c mtr -n __mtr_wants_task -f -a '(__mtr_tasks)'
-complete -c mtr -l graph -f -a '(__mtr_tasks)'
 "#;
-    format!("{base}{}", hook.replace("__VALUE_OPTIONS__", &value_options().join(" ")))
+    // `--graph` takes a task, not a file.
+    let base: String = base
+        .lines()
+        .map(|l| {
+            if l.starts_with("complete -c mtr -l graph ") {
+                format!("{l} -f -a '(__mtr_tasks)'\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    format!(
+        "{base}{}",
+        hook.replace("__VALUE_OPTIONS__", &value_options().join(" "))
+    )
 }
 
 /// PowerShell: add the task names to clap's candidates before they are
@@ -271,6 +289,13 @@ mod tests {
             let s = script(shell);
             assert!(s.contains("mtr --complete-tasks"), "{shell}: no task hook");
         }
+    }
+
+    #[test]
+    fn fish_graph_takes_a_task() {
+        let s = script(Shell::Fish);
+        let graph = s.lines().find(|l| l.starts_with("complete -c mtr -l graph ")).unwrap();
+        assert!(graph.ends_with("-f -a '(__mtr_tasks)'"), "{graph}");
     }
 
     #[test]

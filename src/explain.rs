@@ -19,6 +19,8 @@ pub enum Reason {
     EnvChanged(String),
     DirChanged,
     DepChanged(String),
+    DepAdded(String),
+    DepRemoved(String),
     Inputs {
         added: Vec<String>,
         removed: Vec<String>,
@@ -62,6 +64,8 @@ impl fmt::Display for Reason {
             Reason::EnvChanged(k) => write!(f, "environment `{k}` changed"),
             Reason::DirChanged => f.write_str("`dir` changed"),
             Reason::DepChanged(d) => write!(f, "dependency `{d}` changed"),
+            Reason::DepAdded(d) => write!(f, "new dependency `{d}`"),
+            Reason::DepRemoved(d) => write!(f, "`{d}` is no longer a dependency"),
             Reason::Inputs {
                 added,
                 removed,
@@ -97,9 +101,14 @@ pub fn diff(old: &Parts, new: &Parts) -> Reason {
     }
     let old_deps: HashMap<&str, &[u8; 32]> = old.deps.iter().map(|(n, d)| (n.as_str(), d)).collect();
     for (name, d) in &new.deps {
-        if old_deps.get(name.as_str()) != Some(&d) {
-            return Reason::DepChanged(name.clone());
+        match old_deps.get(name.as_str()) {
+            None => return Reason::DepAdded(name.clone()),
+            Some(before) if *before != d => return Reason::DepChanged(name.clone()),
+            Some(_) => {}
         }
+    }
+    if let Some((name, _)) = old.deps.iter().find(|(n, _)| !new.deps.iter().any(|(m, _)| m == n)) {
+        return Reason::DepRemoved(name.clone());
     }
     if old.action != new.action {
         return Reason::CommandChanged;

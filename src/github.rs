@@ -6,6 +6,7 @@
 
 use std::io::Write;
 
+use crate::config::ConfigError;
 use crate::summary::{Run, TaskStatus};
 
 /// Whether mtr runs inside GitHub Actions.
@@ -16,18 +17,54 @@ pub fn active() -> bool {
 /// A workflow command line such as `::error title=T::message`, escaped as
 /// the runner expects (a message may span lines).
 pub fn command(kind: &str, title: Option<&str>, message: &str) -> String {
-    let data = message.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
-    match title {
-        Some(t) => {
-            let t = t
-                .replace('%', "%25")
-                .replace('\r', "%0D")
-                .replace('\n', "%0A")
-                .replace(':', "%3A")
-                .replace(',', "%2C");
-            format!("::{kind} title=mtr%3A {t}::{data}")
-        }
-        None => format!("::{kind}::{data}"),
+    let props: Vec<(&str, String)> = title.map(|t| ("title", format!("mtr: {t}"))).into_iter().collect();
+    annotation(kind, &props, message)
+}
+
+/// `::KIND key=value,...::message`, every part escaped.
+fn annotation(kind: &str, props: &[(&str, String)], message: &str) -> String {
+    let data = |s: &str| s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
+    let props: Vec<String> = props
+        .iter()
+        .map(|(k, v)| format!("{k}={}", data(v).replace(':', "%3A").replace(',', "%2C")))
+        .collect();
+    let sep = if props.is_empty() { "" } else { " " };
+    format!("::{kind}{sep}{}::{}", props.join(","), data(message))
+}
+
+/// A config error as an annotation on the line of montage.toml it points
+/// at (GitHub shows it in the pull request's diff).
+pub fn config_error(e: &ConfigError) -> String {
+    let mut props = vec![("title", "mtr: config error".to_string())];
+    if let (Some(src), Some((span, _))) = (&e.source, e.labels.first()) {
+        let before = src.inner().get(..span.start).unwrap_or_default();
+        let line = before.matches('\n').count() + 1;
+        let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        props.insert(0, ("file", workspace_path(src.name())));
+        props.insert(1, ("line", line.to_string()));
+        props.insert(2, ("col", col.to_string()));
+    }
+    let message = match &e.help {
+        Some(h) => format!("{}\nhelp: {h}", e.message),
+        None => e.message.clone(),
+    };
+    annotation("error", &props, &message)
+}
+
+/// A path as GitHub expects it in an annotation: relative to the workspace.
+fn workspace_path(path: &str) -> String {
+    let workspace = std::env::var_os("GITHUB_WORKSPACE").map(std::path::PathBuf::from);
+    let absolute = std::path::Path::new(path)
+        .canonicalize()
+        .unwrap_or_else(|_| path.into());
+    match workspace.and_then(|w| {
+        absolute
+            .strip_prefix(w.canonicalize().unwrap_or(w))
+            .ok()
+            .map(|p| p.to_path_buf())
+    }) {
+        Some(rel) => rel.display().to_string(),
+        None => path.to_string(),
     }
 }
 
@@ -39,15 +76,19 @@ pub fn markdown(run: &Run) -> String {
     out.push_str(&format!(
         "### {verdict} mtr {} — {}\n\n",
         names.join(" "),
-        run.reporter.mask(&crate::report::summary_text(&run.result.counts(), run.result.took))
+        run.reporter
+            .mask(&crate::report::summary_text(&run.result.counts(), run.result.took))
     ));
     out.push_str("| Task | Status | Duration | Why |\n|---|---|---|---|\n");
     for name in &run.plan.order {
-        let Some(o) = run.result.outcomes.get(name) else { continue };
+        let Some(o) = run.result.outcomes.get(name) else {
+            continue;
+        };
         let status = TaskStatus::of(&o.status);
         let icon = match status {
             TaskStatus::Ran => "✅",
             TaskStatus::UpToDate => "⏭️",
+            TaskStatus::Restored => "♻️",
             TaskStatus::Failed | TaskStatus::Interrupted => "❌",
             TaskStatus::NotRun => "⏸️",
             TaskStatus::WouldRun => "▶️",
@@ -59,7 +100,7 @@ pub fn markdown(run: &Run) -> String {
         let why = run.reporter.mask(&crate::summary::why(o));
         out.push_str(&format!(
             "| `{name}` | {icon} {} | {took} | {} |\n",
-            status.as_str(),
+            status.words(),
             cell(&why)
         ));
     }
@@ -91,6 +132,20 @@ mod tests {
         assert_eq!(
             command("error", Some("task db:migrate failed"), "exit status 2"),
             "::error title=mtr%3A task db%3Amigrate failed::exit status 2"
+        );
+    }
+
+    #[test]
+    fn config_errors_point_at_their_line() {
+        let text = "[tasks.a]\nrun = \"x\"\nbad = 1\n";
+        let source = std::sync::Arc::new(miette::NamedSource::new("montage.toml", text.to_string()));
+        let e = ConfigError::new("unknown-key", "unknown key `bad` in task `a`")
+            .label(20..23, "here")
+            .help("did you mean `dir`?")
+            .with_source(&source);
+        assert_eq!(
+            config_error(&e),
+            "::error file=montage.toml,line=3,col=1,title=mtr%3A config error::unknown key `bad` in task `a`%0Ahelp: did you mean `dir`?"
         );
     }
 }

@@ -17,7 +17,11 @@ pub fn render(config: &Config, roots: &[String], format: GraphFormat) -> String 
         config.tasks.values().collect()
     } else {
         let plan = Plan::new(config, roots);
-        config.tasks.values().filter(|t| plan.deps.contains_key(&t.name)).collect()
+        config
+            .tasks
+            .values()
+            .filter(|t| plan.deps.contains_key(&t.name))
+            .collect()
     };
     match format {
         GraphFormat::Dot => dot(config, &tasks),
@@ -65,7 +69,10 @@ fn dot(config: &Config, tasks: &[&Task]) -> String {
 }
 
 fn dot_quote(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n"))
+    format!(
+        "\"{}\"",
+        s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    )
 }
 
 fn mermaid(config: &Config, tasks: &[&Task]) -> String {

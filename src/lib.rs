@@ -5,21 +5,35 @@
 //! plan) → [`exec`] (scheduler, jobs, processes) using [`inputs`],
 //! [`hashing`], [`fingerprint`], [`state`] and [`action`]; [`report`] and
 //! [`listing`] are what users read.
+//!
+//! Besides running: [`graph_view`] (`--graph`), [`vars_view`] (`--vars`),
+//! [`doctor`] (`--doctor`), [`completions`] (`--completions`); after a run,
+//! [`summary`] (`--summary`), [`profile`] (`--profile`) and [`github`]
+//! (GitHub Actions).
 
 pub mod action;
 pub mod app;
 pub mod build_context;
+pub mod cache;
 pub mod cli;
+pub mod completions;
 pub mod config;
 pub mod dockerignore;
+pub mod doctor;
 pub mod error;
 pub mod exec;
 pub mod explain;
 pub mod fingerprint;
+pub mod github;
 pub mod graph;
+pub mod graph_view;
 pub mod hashing;
 pub mod inputs;
 pub mod listing;
+pub mod profile;
 pub mod render;
 pub mod report;
 pub mod state;
+pub mod summary;
+pub mod vars_view;
+pub mod watch;

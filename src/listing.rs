@@ -91,7 +91,12 @@ struct JsonTask<'a> {
 pub fn json(config: &Config) -> String {
     let listing = JsonListing {
         project: config.display_name(),
-        default: config.project.default.as_ref().map(|(d, _)| d.as_str()),
+        // The task's own name, also when the default is given as an alias.
+        default: config
+            .project
+            .default
+            .as_ref()
+            .map(|(d, _)| config.resolve_task(d).unwrap_or(d)),
         tasks: config
             .tasks
             .values()

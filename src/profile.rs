@@ -67,7 +67,8 @@ pub fn json(run: &Run) -> String {
             Some(Span {
                 name,
                 start,
-                took: o.took,
+                // A zero-length event is invisible; an up-to-date check can be that quick.
+                took: o.took.max(Duration::from_micros(1)),
             })
         })
         .collect();
@@ -98,8 +99,7 @@ pub fn json(run: &Run) -> String {
             "cat": "task",
             "ph": "X",
             "ts": micros(span.start),
-            // A zero-length event is invisible; an up-to-date check can be that quick.
-            "dur": micros(span.took).max(1),
+            "dur": micros(span.took),
             "pid": PID,
             "tid": lane + 1,
             "args": args,

@@ -39,6 +39,8 @@ pub struct Reporter {
     masks: Mutex<Vec<String>>,
     /// GitHub Actions: each running task's output, until it finishes.
     held: Mutex<HashMap<String, Vec<u8>>>,
+    /// Output kept for the remote cache, per task (see [`Reporter::start_capture`]).
+    captures: Mutex<HashMap<String, Vec<u8>>>,
     lock: Mutex<()>,
 }
 
@@ -59,6 +61,7 @@ impl Reporter {
             github: crate::github::active(),
             masks: Mutex::new(Vec::new()),
             held: Mutex::new(HashMap::new()),
+            captures: Mutex::new(HashMap::new()),
             lock: Mutex::new(()),
         }
     }
@@ -93,6 +96,7 @@ impl Reporter {
     pub fn task_output(&self, task: &str, stream: Stream, line: &[u8]) {
         let text = String::from_utf8_lossy(line);
         let text = self.mask(&text);
+        self.capture(task, stream, &text);
         if self.github {
             self.hold(task, &text);
             return;
@@ -111,6 +115,42 @@ impl Reporter {
             Stream::Out => std::io::stdout().lock().write_all(&buf),
             Stream::Err => std::io::stderr().lock().write_all(&buf),
         };
+    }
+
+    /// Starts keeping `task`'s output (masked) so the remote cache can
+    /// replay it where the task is restored instead of run.
+    pub fn start_capture(&self, task: &str) {
+        let mut captures = self.captures.lock().unwrap_or_else(|e| e.into_inner());
+        captures.insert(task.to_string(), Vec::new());
+    }
+
+    /// The output kept since [`start_capture`](Self::start_capture): one
+    /// record per line, `o ` (stdout) or `e ` (stderr), the line, `\n`.
+    pub fn take_capture(&self, task: &str) -> Vec<u8> {
+        let mut captures = self.captures.lock().unwrap_or_else(|e| e.into_inner());
+        captures.remove(task).unwrap_or_default()
+    }
+
+    fn capture(&self, task: &str, stream: Stream, text: &str) {
+        let mut captures = self.captures.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(buf) = captures.get_mut(task) {
+            buf.extend_from_slice(if stream == Stream::Out { b"o " } else { b"e " });
+            buf.extend_from_slice(text.strip_suffix('\n').unwrap_or(text).as_bytes());
+            buf.push(b'\n');
+        }
+    }
+
+    /// Prints a log kept by [`take_capture`](Self::take_capture) as if
+    /// `task` wrote it now (a line in no known format goes to stdout).
+    pub fn replay(&self, task: &str, log: &[u8]) {
+        for record in log.split_inclusive(|b| *b == b'\n') {
+            let (stream, line) = match record {
+                [b'e', b' ', rest @ ..] => (Stream::Err, rest),
+                [b'o', b' ', rest @ ..] => (Stream::Out, rest),
+                other => (Stream::Out, other),
+            };
+            self.task_output(task, stream, line);
+        }
     }
 
     /// Keeps a line of `task`'s output for its group (GitHub Actions).
@@ -190,7 +230,11 @@ impl Reporter {
 
     pub fn failed(&self, task: &str, took: Duration, why: &str) {
         if self.github {
-            self.line(&crate::github::command("error", Some(&format!("task {task} failed")), why));
+            self.line(&crate::github::command(
+                "error",
+                Some(&format!("task {task} failed")),
+                why,
+            ));
         }
         self.line(&format!(
             "{} {task} failed: {why} {}",

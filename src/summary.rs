@@ -2,6 +2,7 @@
 //! `docs/summary-schema.md`), and [`Run`], what every after-the-run report
 //! (summary, profile, GitHub step summary) reads.
 
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -33,6 +34,8 @@ pub struct Run<'a> {
 pub enum TaskStatus {
     Ran,
     UpToDate,
+    /// Outputs restored from the remote cache instead of running.
+    Restored,
     Failed,
     NotRun,
     Interrupted,
@@ -44,6 +47,7 @@ impl TaskStatus {
         match status {
             Status::Ran => TaskStatus::Ran,
             Status::UpToDate => TaskStatus::UpToDate,
+            Status::Restored => TaskStatus::Restored,
             Status::WouldRun => TaskStatus::WouldRun,
             Status::Failed { .. } => TaskStatus::Failed,
             Status::Interrupted => TaskStatus::Interrupted,
@@ -55,10 +59,22 @@ impl TaskStatus {
         match self {
             TaskStatus::Ran => "ran",
             TaskStatus::UpToDate => "up-to-date",
+            TaskStatus::Restored => "restored",
             TaskStatus::Failed => "failed",
             TaskStatus::NotRun => "not-run",
             TaskStatus::Interrupted => "interrupted",
             TaskStatus::WouldRun => "would-run",
+        }
+    }
+
+    /// As people write it (Markdown tables).
+    pub fn words(self) -> &'static str {
+        match self {
+            TaskStatus::UpToDate => "up to date",
+            TaskStatus::Restored => "restored from cache",
+            TaskStatus::NotRun => "not run",
+            TaskStatus::WouldRun => "would run",
+            other => other.as_str(),
         }
     }
 }
@@ -94,6 +110,7 @@ struct Summary<'a> {
 struct Counts {
     ran: usize,
     up_to_date: usize,
+    restored: usize,
     failed: usize,
     not_run: usize,
     interrupted: usize,
@@ -118,17 +135,21 @@ pub fn json(run: &Run) -> String {
     let mut counts = Counts {
         ran: 0,
         up_to_date: 0,
+        restored: 0,
         failed: 0,
         not_run: 0,
         interrupted: 0,
     };
     let mut tasks = Vec::new();
     for name in &run.plan.order {
-        let Some(o) = run.result.outcomes.get(name) else { continue };
+        let Some(o) = run.result.outcomes.get(name) else {
+            continue;
+        };
         let status = TaskStatus::of(&o.status);
         match status {
             TaskStatus::Ran | TaskStatus::WouldRun => counts.ran += 1,
             TaskStatus::UpToDate => counts.up_to_date += 1,
+            TaskStatus::Restored => counts.restored += 1,
             TaskStatus::Failed => counts.failed += 1,
             TaskStatus::NotRun => counts.not_run += 1,
             TaskStatus::Interrupted => counts.interrupted += 1,
@@ -161,7 +182,11 @@ pub fn json(run: &Run) -> String {
         requested: &run.plan.requested,
         dry_run: run.dry_run,
         started: rfc3339(run.started),
-        started_unix_ms: run.started.duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0),
+        started_unix_ms: run
+            .started
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0),
         duration_ms: run.result.took.as_millis(),
         exit_status: run.exit_code,
         interrupted: run.result.interrupted.is_some(),
@@ -169,6 +194,43 @@ pub fn json(run: &Run) -> String {
         tasks,
     };
     serde_json::to_string_pretty(&summary).unwrap_or_default() + "\n"
+}
+
+/// Writes what the command line asked for after a run: `--summary`,
+/// `--profile`, and under GitHub Actions the step summary (not for a
+/// dry run). Every file is attempted; the error names each that failed.
+pub fn write_reports(run: &Run, summary: Option<&Path>, profile: Option<&Path>) -> Result<(), String> {
+    let mut errors = Vec::new();
+    for (path, what, text) in [
+        (summary, "summary", summary.map(|_| json(run))),
+        (profile, "profile", profile.map(|_| crate::profile::json(run))),
+    ] {
+        if let (Some(path), Some(text)) = (path, text)
+            && let Err(e) = write(path, &text)
+        {
+            errors.push(format!("cannot write the {what} to `{}`: {e}", path.display()));
+        }
+    }
+    if run.reporter.github
+        && !run.dry_run
+        && let Err(e) = crate::github::write_step_summary(run)
+    {
+        errors.push(format!("cannot append to `$GITHUB_STEP_SUMMARY`: {e}"));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("\n"))
+    }
+}
+
+/// Writes `text` to `path`, creating missing parent directories
+/// (`--summary reports/run.json` in a fresh CI checkout).
+fn write(path: &Path, text: &str) -> std::io::Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(path, text)
 }
 
 /// UTC time as `2024-05-01T12:34:56.789Z` (no date crate needed for this).

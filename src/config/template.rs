@@ -75,9 +75,9 @@ impl Template {
         while let Some(open) = rest.find("{{") {
             lit.push_str(&rest[..open]);
             let after = &rest[open..];
-            if after.starts_with("{{{{") {
+            if let Some(tail) = after.strip_prefix("{{{{") {
                 lit.push_str("{{");
-                rest = &after[4..];
+                rest = tail;
                 pos += open + 4;
                 continue;
             }

@@ -246,10 +246,14 @@ impl Vars {
     }
 }
 
+/// The environment tasks start from, and the `(name, value)` pairs read
+/// from dotenv files (in file order).
+pub type Environment = (HashMap<String, String>, Vec<(String, String)>);
+
 /// The process environment plus values from `dotenv` files under `root`.
 /// A dotenv value never overrides the real environment; a missing dotenv
 /// file is skipped (it is usually optional, like `.env`).
-pub fn environment(root: &Path, dotenv: &[String]) -> Result<(HashMap<String, String>, Vec<(String, String)>), String> {
+pub fn environment(root: &Path, dotenv: &[String]) -> Result<Environment, String> {
     let mut env: HashMap<String, String> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect();

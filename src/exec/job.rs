@@ -3,12 +3,14 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::Context;
 use super::process::{self, Exit, Io, SpawnError};
 use super::{deploy, docker};
 use crate::action::{self, Compiled, Step};
+use crate::cache::Cache;
 use crate::config::{Action, Task};
 use crate::explain::{self, Reason};
 use crate::fingerprint::{self, Ingredients};
@@ -22,6 +24,8 @@ use crate::state::TaskRecord;
 pub enum Status {
     Ran,
     UpToDate,
+    /// Its outputs came from the remote cache instead of a run.
+    Restored,
     /// `--dry-run`: it would run.
     WouldRun,
     Failed {
@@ -36,7 +40,10 @@ pub enum Status {
 impl Status {
     /// Whether dependants may run after it.
     pub fn ok(&self) -> bool {
-        matches!(self, Status::Ran | Status::UpToDate | Status::WouldRun)
+        matches!(
+            self,
+            Status::Ran | Status::UpToDate | Status::Restored | Status::WouldRun
+        )
     }
 }
 
@@ -103,7 +110,17 @@ struct Prepared {
     dir: String,
 }
 
-pub fn run(ctx: &Context, name: &str, deps: &DepState) -> Outcome {
+/// Whether the remote cache can stand in for running `task`: it declares
+/// inputs and outputs, and its work is its outputs (no image to build, no
+/// rollout, no terminal).
+pub fn cacheable(task: &Task) -> bool {
+    !task.interactive
+        && !task.outputs.is_empty()
+        && task.inputs.is_some()
+        && matches!(task.action, Action::Run(_) | Action::Container(_))
+}
+
+pub fn run(ctx: &Context, name: &str, deps: &DepState, cache: Option<&Arc<Cache>>) -> Outcome {
     let start = Instant::now();
     let task = &ctx.config.tasks[name];
     if let Some(note) = &task.deprecated {
@@ -162,10 +179,33 @@ pub fn run(ctx: &Context, name: &str, deps: &DepState) -> Outcome {
             ..base
         };
     }
+    let cache = cache.filter(|_| cacheable(task));
+    if let Some(c) = cache
+        && reason != Reason::Forced
+        && let Some(record) = restore(ctx, task, &p, c, &reason, &mut files)
+    {
+        return Outcome {
+            status: Status::Restored,
+            record,
+            files,
+            took: start.elapsed(),
+            ..base
+        };
+    }
     if ctx.options.explain {
         ctx.reporter.explain(name, &format!("running: {reason}"));
     }
-    if let Err(status) = execute(ctx, task, &p) {
+    let pushing = cache.filter(|c| c.pushes());
+    if pushing.is_some() {
+        ctx.reporter.start_capture(name);
+    }
+    let executed = execute(ctx, task, &p);
+    let log = if pushing.is_some() {
+        ctx.reporter.take_capture(name)
+    } else {
+        Vec::new()
+    };
+    if let Err(status) = executed {
         return Outcome {
             status,
             files,
@@ -174,13 +214,21 @@ pub fn run(ctx: &Context, name: &str, deps: &DepState) -> Outcome {
         };
     }
     match finish(ctx, task, &p, &mut files) {
-        Ok(record) => Outcome {
-            status: Status::Ran,
-            record,
-            files,
-            took: start.elapsed(),
-            ..base
-        },
+        Ok(record) => {
+            if let (Some(c), Some(rec)) = (pushing, &record)
+                && let Ok(patterns) = output_patterns(ctx, task, &p)
+            {
+                let paths: Vec<String> = rec.outputs.iter().map(|(path, _)| path.clone()).collect();
+                c.push(name, &p.fingerprint, &patterns, &paths, log);
+            }
+            Outcome {
+                status: Status::Ran,
+                record,
+                files,
+                took: start.elapsed(),
+                ..base
+            }
+        }
         Err(message) => Outcome {
             status: Status::Failed { code: 1, message },
             files,
@@ -442,6 +490,11 @@ fn check_exit(step: &Step, exit: Result<Exit, SpawnError>, env: &HashMap<String,
             Err(Status::Failed { code, message })
         }
         Err(SpawnError::Interrupted) => Err(Status::Interrupted),
+        // As a shell reports a missing command.
+        Err(e @ SpawnError::NotFound(_)) => Err(Status::Failed {
+            code: 127,
+            message: e.to_string(),
+        }),
         Err(e) => Err(Status::Failed {
             code: 1,
             message: e.to_string(),
@@ -460,6 +513,44 @@ fn missing_program(line: &str, env: &HashMap<String, String>) -> Option<String> 
     (!found).then(|| first.to_string())
 }
 
+/// Restores the task's outputs from the remote cache, replays its log
+/// and builds the record a run would have: `None` on a miss or any cache
+/// failure (the task then runs).
+fn restore(
+    ctx: &Context,
+    task: &Task,
+    p: &Prepared,
+    cache: &Cache,
+    reason: &Reason,
+    files: &mut Vec<(String, FileEntry)>,
+) -> Option<Option<TaskRecord>> {
+    let patterns = output_patterns(ctx, task, p).ok()?;
+    let restored = cache.restore(&task.name, &p.fingerprint, &patterns)?;
+    if ctx.options.explain {
+        ctx.reporter
+            .explain(&task.name, &format!("restored from cache (it would run: {reason})"));
+    }
+    ctx.reporter.replay(&task.name, &restored.log);
+    match finish(ctx, task, p, files) {
+        Ok(record) => Some(record),
+        Err(message) => {
+            ctx.reporter.warn(&format!(
+                "the outputs of `{}` restored from the remote cache are incomplete ({message}); running it",
+                task.name
+            ));
+            None
+        }
+    }
+}
+
+/// The task's `outputs`, rendered.
+fn output_patterns(ctx: &Context, task: &Task, p: &Prepared) -> Result<Vec<String>, String> {
+    let short = fingerprint::short(&p.fingerprint);
+    let infos = HashMap::new();
+    let r = renderer(ctx, &task.name, &infos, Some(&short));
+    r.render_list(&task.outputs).map_err(|e| e.to_string())
+}
+
 /// After a successful run: check outputs and inputs, build the record.
 fn finish(
     ctx: &Context,
@@ -468,25 +559,28 @@ fn finish(
     files: &mut Vec<(String, FileEntry)>,
 ) -> Result<Option<TaskRecord>, String> {
     let root = &ctx.config.root;
-    let short = fingerprint::short(&p.fingerprint);
-    let infos = HashMap::new();
-    let r = renderer(ctx, &task.name, &infos, Some(&short));
-    let patterns = r.render_list(&task.outputs).map_err(|e| e.to_string())?;
+    let patterns = output_patterns(ctx, task, p)?;
     let mut outputs = Vec::new();
+    // A glob output that matched nothing is only a warning, but the run is
+    // not recorded as up to date.
+    let mut unrecorded = false;
     if !patterns.is_empty() {
         let res = inputs::resolve(root, &patterns, true).map_err(|e| e.to_string())?;
         if let Some(missing) = res.missing.first() {
             return Err(format!("declared output `{missing}` was not created"));
         }
         for glob in &res.empty {
-            ctx.reporter
-                .warn(&format!("output glob `{glob}` of task `{}` matched no file", task.name));
+            ctx.reporter.warn(&format!(
+                "output glob `{glob}` of task `{}` matched no file; it will run again next time",
+                task.name
+            ));
         }
+        unrecorded |= !res.empty.is_empty();
         let (digests, fresh) = hashing::hash_entries(root, &res.files, &ctx.state.files).map_err(|e| e.to_string())?;
         files.extend(fresh);
         outputs = res.files.into_iter().map(|e| e.rel).zip(digests).collect();
     }
-    if task.interactive || (task.inputs.is_none() && !matches!(task.action, Action::Image(_))) {
+    if unrecorded || task.interactive || (task.inputs.is_none() && !matches!(task.action, Action::Image(_))) {
         return Ok(None);
     }
     // The run must not be recorded against input content it did not see.

@@ -23,13 +23,15 @@ pub struct Options {
     pub force: HashSet<String>,
     pub keep_going: bool,
     pub jobs: usize,
+    /// `--no-cache`: neither read nor write the remote cache.
+    pub no_cache: bool,
 }
 
 /// Everything a run needs, shared by all its jobs.
 #[derive(Debug)]
 pub struct Context {
-    pub config: Config,
-    pub vars: Vars,
+    pub config: Arc<Config>,
+    pub vars: Arc<Vars>,
     pub state: State,
     pub store: Store,
     pub reporter: Arc<Reporter>,

@@ -119,14 +119,26 @@ pub fn run(
     }
     let status = handle.wait().map(|o| o.status);
     if io == Io::Piped {
-        if let Some(g) = group {
-            unregister(g);
+        // What the child left in its group (a background job, which ignores
+        // SIGINT) may still run and hold the pipes open: after Ctrl-C none
+        // of it outlives the run.
+        if cancelled()
+            && let Some(g) = group
+        {
+            signal_group(g, Signal::Kill);
         }
     } else {
         FOREGROUND.store(false, Ordering::SeqCst);
     }
     for r in readers {
         let _ = r.join();
+    }
+    // Registered until the pipes close, so a Ctrl-C meanwhile reaches the
+    // group's leftovers too.
+    if io == Io::Piped
+        && let Some(g) = group
+    {
+        unregister(g);
     }
     let status = status.map_err(|e| SpawnError::Io(program.clone(), e))?;
     let last_err = last_err.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -275,6 +287,11 @@ pub fn any_running() -> bool {
 /// Flags a process-wide interrupt.
 pub fn cancel() {
     CANCELLED.store(true, Ordering::SeqCst);
+}
+
+/// Clears the interrupt flag before the next run (`--watch`).
+pub fn reset() {
+    CANCELLED.store(false, Ordering::SeqCst);
 }
 
 /// Commands to run if the run is interrupted (e.g. `docker rm -f NAME`

@@ -11,7 +11,9 @@ use tokio::task::JoinSet;
 use super::Context;
 use super::job::{self, DepState, Outcome, Status};
 use super::process::{self, Signal};
+use crate::cache::Cache;
 use crate::graph::Plan;
+use crate::render::Renderer;
 use crate::report::Counts;
 use crate::state::Update;
 
@@ -45,12 +47,31 @@ impl RunResult {
             .unwrap_or(0)
     }
 
+    /// Like [`exit_code`](Self::exit_code), without the plan's order
+    /// (failures taken by name).
+    pub fn exit_code_any(&self) -> i32 {
+        if let Some(sig) = self.interrupted {
+            return 128 + sig;
+        }
+        let mut failed: Vec<(&String, i32)> = self
+            .outcomes
+            .iter()
+            .filter_map(|(n, o)| match &o.status {
+                Status::Failed { code, .. } => Some((n, if *code == 0 { 1 } else { *code })),
+                _ => None,
+            })
+            .collect();
+        failed.sort();
+        failed.first().map(|(_, c)| *c).unwrap_or(0)
+    }
+
     pub fn counts(&self) -> Counts {
         let mut c = Counts::default();
         for (name, o) in &self.outcomes {
             match o.status {
                 Status::Ran | Status::WouldRun => c.ran += 1,
                 Status::UpToDate => c.up_to_date += 1,
+                Status::Restored => c.restored += 1,
                 Status::Failed { .. } | Status::Interrupted => c.failed.push(name.clone()),
                 Status::NotRun(_) => c.skipped += 1,
             }
@@ -62,16 +83,24 @@ impl RunResult {
 
 fn dep_state(plan: &Plan, name: &str, done: &HashMap<String, Outcome>) -> DepState {
     let mut s = DepState::default();
+    // `tasks.NAME.*` may name any task reached through deps, not only a
+    // direct one (all of them finished before this task starts).
+    let mut stack: Vec<&String> = plan.deps[name].iter().collect();
+    while let Some(d) = stack.pop() {
+        if !s.infos.contains_key(d) {
+            s.infos.insert(d.clone(), done[d].info.clone());
+            stack.extend(&plan.deps[d]);
+        }
+    }
     for d in &plan.deps[name] {
         let o = &done[d];
-        s.infos.insert(d.clone(), o.info.clone());
         if let Some(fp) = o.fingerprint {
             s.fingerprints.push((d.clone(), fp));
         }
         if o.status == Status::WouldRun && s.would_run.is_none() {
             s.would_run = Some(d.clone());
         }
-        s.any_ran |= o.status == Status::Ran;
+        s.any_ran |= matches!(o.status, Status::Ran | Status::Restored);
     }
     s
 }
@@ -87,7 +116,7 @@ pub fn dry_run(ctx: &Context, plan: &Plan) -> RunResult {
         let outcome = if let Some(bad) = plan.deps[name].iter().find(|d| !done[*d].status_ok()) {
             Outcome::not_run(format!("dependency `{bad}` would fail"))
         } else {
-            job::run(ctx, name, &deps)
+            job::run(ctx, name, &deps, None)
         };
         done.insert(name.clone(), outcome);
     }
@@ -112,10 +141,41 @@ impl StatusOk for Outcome {
 /// Runs the plan for real.
 pub fn run(ctx: Arc<Context>, plan: &Plan) -> std::io::Result<RunResult> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    rt.block_on(run_async(ctx, plan))
+    let cache = open_cache(&ctx, plan);
+    let result = rt.block_on(run_async(ctx, plan, cache.clone()));
+    // Pushes still uploading finish here, outside the runtime above.
+    if let Some(cache) = cache {
+        cache.finish(result.as_ref().map_or(true, |r| r.interrupted.is_some()));
+    }
+    result
 }
 
-async fn run_async(ctx: Arc<Context>, plan: &Plan) -> std::io::Result<RunResult> {
+/// The remote cache for this run, when `[cache]` is set, `--no-cache` is
+/// not, and some task of the plan can use it.
+fn open_cache(ctx: &Context, plan: &Plan) -> Option<Arc<Cache>> {
+    let settings = ctx.config.cache.as_ref()?;
+    if ctx.options.no_cache || !plan.order.iter().any(|n| job::cacheable(&ctx.config.tasks[n])) {
+        return None;
+    }
+    let deps = HashMap::new();
+    let r = Renderer {
+        vars: &ctx.vars,
+        task: "",
+        root: &ctx.root,
+        hash: Some(""),
+        deps: &deps,
+    };
+    match r.render(&settings.remote) {
+        Ok(remote) => Cache::open(settings, &remote, &ctx.config.root, ctx.reporter.clone()),
+        Err(e) => {
+            ctx.reporter
+                .warn(&format!("remote cache disabled: `[cache] remote`: {e}"));
+            None
+        }
+    }
+}
+
+async fn run_async(ctx: Arc<Context>, plan: &Plan, cache: Option<Arc<Cache>>) -> std::io::Result<RunResult> {
     let start = Instant::now();
     let mut signals = Signals::new()?;
     let mut done: HashMap<String, Outcome> = HashMap::new();
@@ -161,9 +221,10 @@ async fn run_async(ctx: Arc<Context>, plan: &Plan) -> std::io::Result<RunResult>
                 interactive_running = interactive;
                 let state = dep_state(plan, &name, &done);
                 let c = ctx.clone();
+                let cache = cache.clone();
                 started.insert(name.clone(), start.elapsed());
                 running.spawn_blocking(move || {
-                    let outcome = job::run(&c, &name, &state);
+                    let outcome = job::run(&c, &name, &state, cache.as_ref());
                     (name, outcome)
                 });
             }
@@ -217,6 +278,7 @@ fn report(ctx: &Context, name: &str, o: &Outcome) {
     match &o.status {
         Status::Ran => r.ran(name, o.took, ""),
         Status::UpToDate => r.up_to_date(name),
+        Status::Restored => r.ran(name, o.took, " restored from cache"),
         Status::Failed { message, .. } => r.failed(name, o.took, message),
         Status::Interrupted => r.failed(name, o.took, "interrupted"),
         Status::NotRun(why) => r.skipped(name, why),
@@ -230,7 +292,7 @@ fn commit(ctx: &Context, done: &HashMap<String, Outcome>) {
     let mut update = Update::default();
     for (name, o) in done {
         match &o.status {
-            Status::Ran => match &o.record {
+            Status::Ran | Status::Restored => match &o.record {
                 Some(rec) => {
                     update.set.insert(name.clone(), rec.clone());
                 }

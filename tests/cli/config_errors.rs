@@ -188,6 +188,30 @@ run = "echo releasing {{ version }} > released.txt"
 }
 
 #[test]
+fn a_variable_with_no_value_is_named_when_another_variable_uses_it() {
+    let p = Project::new().file(
+        "montage.toml",
+        r#"
+[vars]
+registry = { env = "REGISTRY", description = "registry host:port" }
+image = "{{ registry }}/app"
+
+[tasks.push]
+run = "echo {{ image }}"
+
+[tasks.pull]
+run = "echo {{ registry }}"
+
+[tasks.all]
+deps = ["push", "pull"]
+"#,
+    );
+    let out = p.mtr(&["all"]).env_remove("REGISTRY").output();
+    out.code(2);
+    assert_output!("variable_without_value_indirect", out);
+}
+
+#[test]
 fn a_variable_with_no_value_is_only_an_error_for_tasks_that_run() {
     let p = Project::new().file(
         "montage.toml",

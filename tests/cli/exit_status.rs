@@ -60,7 +60,10 @@ fn keep_going_runs_what_does_not_depend_on_the_failure() {
 
 #[test]
 fn a_missing_program_is_named_with_its_task() {
-    let p = Project::new().file("montage.toml", "[tasks.cluster-build]\nrun = \"nosuchprog --version\"\n");
+    let p = Project::new().file(
+        "montage.toml",
+        "[tasks.cluster-build]\nrun = \"nosuchprog --version\"\n",
+    );
     let out = p.run(&["cluster-build"]);
     assert_ne!(out.code, 0, "{out}");
     assert!(out.failed("cluster-build"), "{out}");
@@ -112,16 +115,20 @@ run = "echo after > after.txt"
     let mtr = Pid::from_raw(child.id() as i32);
     if !p.wait_for_file("sleep.pid", Duration::from_secs(10)) {
         let _ = kill(mtr, Signal::SIGKILL);
-        panic!("the task did not start\n{}", wait_with_timeout(child, p.root(), Duration::from_secs(5)));
+        panic!(
+            "the task did not start\n{}",
+            wait_with_timeout(child, p.root(), Duration::from_secs(5))
+        );
     }
     let sleep: i32 = p.read("sleep.pid").trim().parse().expect("a pid");
     kill(mtr, Signal::SIGINT).unwrap();
-    let out = wait_with_timeout(child, p.root(), Duration::from_secs(20));
+    let out = wait_for_exit(child, p.root(), Duration::from_secs(20));
     // Whatever happens below, do not leave the sleeper behind.
     let gone = wait_until(Duration::from_secs(10), || process_gone(sleep));
     if !gone {
         let _ = kill(Pid::from_raw(sleep), Signal::SIGKILL);
     }
+    let out = out.unwrap_or_else(|out| panic!("mtr did not exit after SIGINT\n{out}"));
     out.code(130);
     assert!(gone, "`sleep` (pid {sleep}) outlived mtr\n{out}");
     assert!(!p.exists("after.txt"), "nothing starts after Ctrl-C\n{out}");
@@ -177,7 +184,9 @@ fn the_state_directory_ignores_itself_in_git() {
 fn concurrent_mtr_processes_keep_the_state_valid() {
     let mut config = String::new();
     for i in 0..10 {
-        config.push_str(&format!("[tasks.t{i}]\ninputs = [\"src/{i}.txt\"]\nrun = \"echo {i}\"\n\n"));
+        config.push_str(&format!(
+            "[tasks.t{i}]\ninputs = [\"src/{i}.txt\"]\nrun = \"echo {i}\"\n\n"
+        ));
     }
     let mut p = Project::new().file("montage.toml", &config);
     for i in 0..10 {
@@ -200,5 +209,9 @@ fn concurrent_mtr_processes_keep_the_state_valid() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     left.sort();
-    assert_eq!(left, [".gitignore", "lock", "state"], "no temporary files are left behind");
+    assert_eq!(
+        left,
+        [".gitignore", "lock", "state"],
+        "no temporary files are left behind"
+    );
 }

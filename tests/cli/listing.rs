@@ -6,7 +6,7 @@ use crate::common::*;
 const PROJECT: &str = r#"
 [project]
 name = "montage-ai"
-default = "dev-test"
+default = "test"
 
 [tasks.dev]
 description = "Build the dev image"
@@ -141,4 +141,23 @@ fn dry_run_says_what_is_up_to_date_and_why_the_rest_would_run() {
     out.success();
     assert_output!("dry_run_dependency_would_run", out);
     assert_eq!(p.read("gen.txt"), "a\n", "a dry run runs nothing");
+}
+
+#[test]
+fn a_hidden_task_is_runnable_by_name() {
+    let p = Project::new().file("montage.toml", PROJECT);
+    let out = p.run(&["_render"]);
+    out.success().assert_ran("_render");
+    assert_eq!(out.stdout, "render\n");
+}
+
+#[test]
+fn task_names_may_hold_colons() {
+    let p = Project::new().file(
+        "montage.toml",
+        "[tasks.\"docker:build\"]\ninputs = []\nrun = \"echo {{ task }}\"\n\n[tasks.release]\ndeps = [\"docker:build\"]\nrun = \"echo {{ tasks.docker:build.hash }}\"\n",
+    );
+    let out = p.run(&["release"]);
+    out.success().assert_ran("docker:build").assert_ran("release");
+    assert!(out.stdout.starts_with("docker:build\n"), "{out}");
 }

@@ -36,8 +36,7 @@ fn independent_deps_run_at_the_same_time() {
     p.run(&["-j", "2", "both"])
         .success()
         .assert_ran("left")
-        .assert_ran("right")
-        .stderr_has("mtr: 2 ran");
+        .assert_ran("right");
 }
 
 #[test]

@@ -19,11 +19,13 @@ use std::time::{Duration, Instant, SystemTime};
 /// The `mtr` binary under test.
 pub const MTR: &str = env!("CARGO_BIN_EXE_mtr");
 
-/// Variables of the test's own environment that would change what mtr does.
-const SCRUBBED_ENV: &[&str] = &["GITHUB_ACTIONS", "CLICOLOR_FORCE", "FORCE_COLOR", "MTR_LOG"];
+/// Variables of the test's own environment that would change what mtr
+/// prints (the tests may run under GitHub Actions).
+const SCRUBBED_ENV: &[&str] = &["GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY"];
 
 /// A project in a temporary directory, removed when dropped.
 pub struct Project {
+    /// Held for its `Drop`, which removes the directory.
     dir: tempfile::TempDir,
     /// The canonical root, as mtr prints it.
     root: PathBuf,
@@ -55,6 +57,7 @@ impl Project {
     }
 
     /// Adds an executable script.
+    #[cfg(unix)]
     pub fn script(self, rel: &str, contents: &str) -> Project {
         self.write(rel, contents);
         self.chmod(rel, 0o755);
@@ -313,10 +316,10 @@ impl std::fmt::Display for Output {
     }
 }
 
-/// Replaces the project root in `text` by `[ROOT]`.
+/// Replaces the project root in `text` by `[ROOT]`. mtr prints the root
+/// canonical (symlinks resolved), as the current directory always is.
 pub fn redact(text: &str, root: &Path) -> String {
-    let root = root.display().to_string();
-    text.replace(&root, "[ROOT]")
+    text.replace(&root.display().to_string(), "[ROOT]")
 }
 
 /// insta filters for what varies between runs: durations.
@@ -356,15 +359,17 @@ pub fn process_gone(pid: i32) -> bool {
 }
 
 /// Waits for a spawned mtr, killing it (and failing) after `timeout`.
-pub fn wait_with_timeout(mut child: Child, root: &Path, timeout: Duration) -> Output {
-    let done = wait_until(timeout, || child.try_wait().ok().flatten().is_some());
-    if !done {
+pub fn wait_with_timeout(child: Child, root: &Path, timeout: Duration) -> Output {
+    wait_for_exit(child, root, timeout).unwrap_or_else(|out| panic!("mtr did not exit within {timeout:?}\n{out}"))
+}
+
+/// Waits for a spawned mtr; after `timeout` kills it and returns `Err`
+/// with what it printed, so the caller can clean up before failing.
+pub fn wait_for_exit(mut child: Child, root: &Path, timeout: Duration) -> Result<Output, Output> {
+    let exited = wait_until(timeout, || child.try_wait().ok().flatten().is_some());
+    if !exited {
         let _ = child.kill();
-        let out = child.wait_with_output().unwrap();
-        panic!(
-            "mtr did not exit within {timeout:?}\n{}",
-            Output::new(out, root.to_path_buf())
-        );
     }
-    Output::new(child.wait_with_output().unwrap(), root.to_path_buf())
+    let out = Output::new(child.wait_with_output().unwrap(), root.to_path_buf());
+    if exited { Ok(out) } else { Err(out) }
 }
