@@ -183,6 +183,8 @@ fn run(cli: &Cli, color: bool) -> Result<(), Error> {
         reporter.prefix = plan.order.iter().map(String::len).max();
     }
     reporter.set_masks(vars.secrets());
+    // A live status line only on a terminal, never in CI logs or pipes.
+    reporter.live = !reporter.github && verbosity != Verbosity::Quiet && std::io::stderr().is_terminal();
     let reporter = Arc::new(reporter);
     let store = Store::new(&config.root);
     let (state, warning) = store.load();

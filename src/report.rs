@@ -41,6 +41,10 @@ pub struct Reporter {
     held: Mutex<HashMap<String, Vec<u8>>>,
     /// Output kept for the remote cache, per task (see [`Reporter::start_capture`]).
     captures: Mutex<HashMap<String, Vec<u8>>>,
+    /// Whether a live status line may be drawn (stderr is a terminal).
+    pub live: bool,
+    /// The live status line shown now, kept under every other line.
+    live_line: Mutex<Option<String>>,
     lock: Mutex<()>,
 }
 
@@ -62,8 +66,48 @@ impl Reporter {
             masks: Mutex::new(Vec::new()),
             held: Mutex::new(HashMap::new()),
             captures: Mutex::new(HashMap::new()),
+            live: false,
+            live_line: Mutex::new(None),
             lock: Mutex::new(()),
         }
+    }
+
+    /// Writes whole lines to a stream, keeping the live status line (if
+    /// any) below them: cleared first, drawn again after.
+    fn emit(&self, stream: Stream, bytes: &[u8]) {
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let live = self.live_line.lock().unwrap_or_else(|e| e.into_inner());
+        if live.is_some() {
+            let _ = std::io::stderr().write_all(b"\r\x1b[2K");
+        }
+        let _ = match stream {
+            Stream::Out => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(bytes).and_then(|_| out.flush())
+            }
+            Stream::Err => std::io::stderr().lock().write_all(bytes),
+        };
+        if let Some(text) = live.as_ref() {
+            let _ = std::io::stderr().write_all(text.as_bytes());
+        }
+    }
+
+    /// Shows (or with `None` clears) the live status line on the terminal.
+    pub fn set_live(&self, text: Option<String>) {
+        if !self.live {
+            return;
+        }
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut live = self.live_line.lock().unwrap_or_else(|e| e.into_inner());
+        let mut err = std::io::stderr().lock();
+        if live.is_some() {
+            let _ = err.write_all(b"\r\x1b[2K");
+        }
+        if let Some(t) = &text {
+            let _ = err.write_all(self.paint(DIM, t).as_bytes());
+        }
+        let _ = err.flush();
+        *live = text.map(|t| self.paint(DIM, &t));
     }
 
     /// Values to print as `***` from now on.
@@ -110,11 +154,7 @@ impl Reporter {
         if !buf.ends_with(b"\n") {
             buf.push(b'\n');
         }
-        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = match stream {
-            Stream::Out => std::io::stdout().lock().write_all(&buf),
-            Stream::Err => std::io::stderr().lock().write_all(&buf),
-        };
+        self.emit(stream, &buf);
     }
 
     /// Starts keeping `task`'s output (masked) so the remote cache can
@@ -169,20 +209,17 @@ impl Reporter {
         let Some(buf) = self.held.lock().unwrap_or_else(|e| e.into_inner()).remove(task) else {
             return;
         };
-        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "::group::{task}");
-        let _ = out.write_all(&buf);
-        let _ = writeln!(out, "::endgroup::");
-        let _ = out.flush();
+        let mut group = format!("::group::{task}\n").into_bytes();
+        group.extend_from_slice(&buf);
+        group.extend_from_slice(b"::endgroup::\n");
+        self.emit(Stream::Out, &group);
     }
 
     /// A line of mtr's own on stderr.
     pub fn line(&self, text: &str) {
-        let text = self.mask(text);
-        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{text}");
+        let mut text = self.mask(text);
+        text.push('\n');
+        self.emit(Stream::Err, text.as_bytes());
     }
 
     /// The command a task is about to run.

@@ -543,3 +543,14 @@ fn docker_login_credentials_are_used() {
     out.success();
     assert!(restored(&out, "build"), "{out}");
 }
+
+#[test]
+fn a_malformed_remote_is_a_config_error() {
+    let creds = no_credentials();
+    let p = checkout("https://127.0.0.1:5000/Team", "");
+    let out = mtr(&p, creds.path(), &["build"]);
+    assert_eq!(out.code, 2, "{out}");
+    out.stderr_has("`[cache] remote`: `https://127.0.0.1:5000/Team` is not an `oci://HOST[:PORT]/REPO` reference")
+        .stderr_has("montage.toml");
+    assert!(!p.exists("ran-build.marker"));
+}

@@ -152,7 +152,9 @@ impl Registry {
             .map_err(|e| self.classify(e))
     }
 
-    /// Pushes the config and layers, then the manifest tagged `tag`.
+    /// Pushes the config and layers, then the manifest tagged `tag`. A
+    /// stalled upload is given up after the timeout plus a second per MiB
+    /// (reads have their own timeout; writes do not).
     pub async fn push(
         &self,
         tag: &str,
@@ -166,13 +168,22 @@ impl Registry {
             .map(|(data, media)| ImageLayer::new(data, media.to_string(), None))
             .collect();
         let config = Config::new(config.0, config.1.to_string(), None);
+        let bytes: usize = layers.iter().map(|l| l.data.len()).sum::<usize>() + config.data.len();
+        let deadline = self.timeout + Duration::from_secs((bytes >> 20) as u64);
         let mut manifest = OciImageManifest::build(&layers, &config, Some(annotations));
         manifest.artifact_type = Some(artifact_type.to_string());
-        self.client
-            .push(&self.reference(tag), &layers, config, &self.auth, Some(manifest))
-            .await
-            .map(|_| ())
-            .map_err(|e| self.classify(e))
+        let reference = self.reference(tag);
+        let upload = self
+            .client
+            .push(&reference, &layers, config, &self.auth, Some(manifest));
+        match tokio::time::timeout(deadline, upload).await {
+            Err(_) => Err(Failure::Unreachable(format!(
+                "the upload to `{}` took over {}s",
+                self.remote.registry,
+                deadline.as_secs()
+            ))),
+            Ok(result) => result.map(|_| ()).map_err(|e| self.classify(e)),
+        }
     }
 
     fn timed_out(&self) -> Failure {

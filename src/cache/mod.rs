@@ -61,15 +61,6 @@ enum Doing {
     Push,
 }
 
-/// What a restore found.
-#[derive(Debug)]
-pub struct Restored {
-    /// The captured log of the run that pushed it.
-    pub log: Vec<u8>,
-    pub files: usize,
-    pub bytes: u64,
-}
-
 /// The tag of a fingerprint: its full hex (64 characters).
 pub fn tag(fingerprint: &Digest) -> String {
     crate::fingerprint::hex(fingerprint)
@@ -123,8 +114,10 @@ impl Cache {
     }
 
     /// Restores `task`'s outputs for `fingerprint` when the remote has
-    /// them; `None` on a miss or any failure (the task then runs).
-    pub fn restore(&self, task: &str, fingerprint: &Digest, outputs: &[String]) -> Option<Restored> {
+    /// them, and returns the log of the run that pushed them (see
+    /// [`Reporter::replay`]); `None` on a miss or any failure (the task
+    /// then runs).
+    pub fn restore(&self, task: &str, fingerprint: &Digest, outputs: &[String]) -> Option<Vec<u8>> {
         if self.offline() {
             return None;
         }
@@ -171,7 +164,7 @@ impl Cache {
             self.shared.remote,
             crate::report::duration(start.elapsed())
         ));
-        Some(Restored { log, files, bytes })
+        Some(log)
     }
 
     /// Pushes `task`'s outputs (`files`, relative to the root, as its

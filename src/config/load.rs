@@ -725,6 +725,16 @@ impl Loader<'_> {
             }
             return None;
         };
+        // A literal remote is checked now; a templated one when it is used.
+        if let (Some(text), Some(v)) = (remote.as_literal(), t.get("remote"))
+            && let Err(why) = crate::cache::reference::Remote::parse(text)
+        {
+            self.error(
+                ConfigError::new("invalid-remote", format!("`[cache] remote`: {why}"))
+                    .label(v.span(), "not an OCI repository")
+                    .help("e.g. remote = \"oci://127.0.0.1:5000/team/mtr-cache\""),
+            );
+        }
         let insecure = t.get("insecure").and_then(|v| self.boolean(v, "cache.insecure"));
         let push = t.get("push").and_then(|v| self.boolean(v, "cache.push"));
         let timeout = t.get("timeout").and_then(|v| match v.get_ref() {

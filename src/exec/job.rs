@@ -525,12 +525,12 @@ fn restore(
     files: &mut Vec<(String, FileEntry)>,
 ) -> Option<Option<TaskRecord>> {
     let patterns = output_patterns(ctx, task, p).ok()?;
-    let restored = cache.restore(&task.name, &p.fingerprint, &patterns)?;
+    let log = cache.restore(&task.name, &p.fingerprint, &patterns)?;
     if ctx.options.explain {
         ctx.reporter
             .explain(&task.name, &format!("restored from cache (it would run: {reason})"));
     }
-    ctx.reporter.replay(&task.name, &restored.log);
+    ctx.reporter.replay(&task.name, &log);
     match finish(ctx, task, p, files) {
         Ok(record) => Some(record),
         Err(message) => {

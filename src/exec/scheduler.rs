@@ -186,6 +186,8 @@ async fn run_async(ctx: Arc<Context>, plan: &Plan, cache: Option<Arc<Cache>>) ->
     let mut stop = false;
     let mut interrupted = None;
     let jobs = ctx.options.jobs.max(1);
+    let mut tick = tokio::time::interval(Duration::from_millis(LIVE_TICK_MS));
+    let mut frame = 0usize;
     loop {
         if !stop && interrupted.is_none() {
             let mut i = 0;
@@ -253,8 +255,17 @@ async fn run_async(ctx: Arc<Context>, plan: &Plan, cache: Option<Arc<Cache>>) ->
                     interrupted = interrupted.or(Some(sig));
                 }
             }
+            _ = tick.tick(), if ctx.reporter.live => {
+                frame += 1;
+                let now = start.elapsed();
+                let line = (!interactive_running)
+                    .then(|| live_line(&started, &done, now, frame))
+                    .flatten();
+                ctx.reporter.set_live(line);
+            }
         }
     }
+    ctx.reporter.set_live(None);
     for name in pending {
         let why = if interrupted.is_some() {
             "interrupted"
@@ -270,6 +281,42 @@ async fn run_async(ctx: Arc<Context>, plan: &Plan, cache: Option<Arc<Cache>>) ->
         took: start.elapsed(),
         started,
     })
+}
+
+/// How often the live status line is redrawn.
+const LIVE_TICK_MS: u64 = 100;
+/// The live line appears once a task has run this long.
+const LIVE_AFTER: Duration = Duration::from_secs(1);
+
+/// `⠹ running build, test · 12.3s` while some task has run for a while.
+fn live_line(
+    started: &HashMap<String, Duration>,
+    done: &HashMap<String, Outcome>,
+    now: Duration,
+    frame: usize,
+) -> Option<String> {
+    const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+    let mut running: Vec<(&String, Duration)> = started
+        .iter()
+        .filter(|(name, _)| !done.contains_key(*name))
+        .map(|(name, at)| (name, *at))
+        .collect();
+    let oldest = running.iter().map(|(_, at)| *at).min()?;
+    if now.saturating_sub(oldest) < LIVE_AFTER {
+        return None;
+    }
+    running.sort_by_key(|(_, at)| *at);
+    let names: Vec<&str> = running.iter().map(|(n, _)| n.as_str()).collect();
+    let shown = if names.len() > 4 {
+        format!("{} and {} more", names[..4].join(", "), names.len() - 4)
+    } else {
+        names.join(", ")
+    };
+    Some(format!(
+        "{} running {shown} · {}",
+        SPINNER[frame % SPINNER.len()],
+        crate::report::duration(now)
+    ))
 }
 
 fn report(ctx: &Context, name: &str, o: &Outcome) {
