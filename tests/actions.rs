@@ -134,7 +134,7 @@ fn dev_builds_once_with_a_local_cache_and_load() {
         builds(&calls),
         [
             "docker buildx build --target dev --cache-from type=local,src=.cache/buildx \
-          --cache-to type=local,dest=.cache/buildx,mode=max --tag montage-ai:dev --load ."
+          --cache-to type=local,dest=.cache/buildx,mode=max -t montage-ai:dev --load ."
         ]
     );
     assert!(
@@ -165,8 +165,8 @@ fn dev_test_after_a_src_edit_does_not_rebuild_dev() {
     assert!(!run.contains(" -t "), "no TTY when not on a terminal: {run}");
     assert!(
         run.ends_with(&format!(
-            "--env PYTHONPATH=/app/src --volume {root}/src:/app/src --volume {root}/tests:/app/tests \
-             --workdir /app montage-ai:dev python -m pytest -q -p no:cacheprovider tests"
+            "-e PYTHONPATH=/app/src -v {root}/src:/app/src -v {root}/tests:/app/tests \
+             -w /app montage-ai:dev python -m pytest -q -p no:cacheprovider tests"
         )),
         "{run}"
     );
@@ -209,7 +209,7 @@ fn cluster_build_pushes_every_platform_with_a_registry_cache() {
         "--build-arg GIT_COMMIT=",
         "--cache-from type=registry,ref=127.0.0.1:5000/montage-ai:buildcache",
         "--cache-to type=registry,ref=127.0.0.1:5000/montage-ai:buildcache,mode=max",
-        "--tag 127.0.0.1:5000/montage-ai:latest --push .",
+        "-t 127.0.0.1:5000/montage-ai:latest --push .",
     ] {
         assert!(b.contains(part), "missing `{part}` in {b}");
     }
@@ -232,7 +232,7 @@ fn cluster_build_pushes_every_platform_with_a_registry_cache() {
 
 fn content_tag(build: &str) -> String {
     let words: Vec<&str> = build.split(' ').collect();
-    let i = words.iter().position(|w| *w == "--tag").unwrap();
+    let i = words.iter().position(|w| *w == "-t").unwrap();
     words[i + 1].rsplit(':').next().unwrap().to_string()
 }
 
@@ -311,7 +311,7 @@ fn variables_from_the_environment_reach_the_argv() {
     let calls = g.calls();
     let b = builds(&calls)[0];
     assert!(b.contains("--platform linux/arm64 "), "{b}");
-    assert!(b.contains("--tag 10.43.17.166:5000/montage-ai:latest"), "{b}");
+    assert!(b.contains("-t 10.43.17.166:5000/montage-ai:latest"), "{b}");
 }
 
 #[test]
@@ -390,7 +390,7 @@ fn several_platforms_without_push_is_a_config_error() {
     assert_eq!(g.mtr(&["img"]).status.code(), Some(2));
     assert!(g.calls().is_empty());
     ok(&g.mtr_env(&["img"], &[("PLATFORMS", "linux/arm64")]));
-    assert!(builds(&g.calls())[0].contains("--platform linux/arm64 --tag app:"));
+    assert!(builds(&g.calls())[0].contains("--platform linux/arm64 -t app:"));
 }
 
 #[test]
@@ -440,7 +440,7 @@ run = "echo deploying {{ tasks.img.image }} hash {{ tasks.img.hash }}"
     ok(&out);
     let calls = g.calls();
     let tag = content_tag(builds(&calls)[0]);
-    assert!(builds(&calls)[0].contains("--file Dockerfile"));
+    assert!(builds(&calls)[0].contains("-f Dockerfile"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains(&format!("deploying reg:5000/app:{tag} hash {tag}")),

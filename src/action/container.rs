@@ -54,13 +54,13 @@ pub fn compile(c: &ContainerAction, r: &Renderer) -> Result<Compiled, ActionErro
         args.extend(["--entrypoint".into(), e]);
     }
     for (k, v) in r.render_map(&c.env)? {
-        args.extend(["--env".into(), format!("{k}={v}")]);
+        args.extend(["-e".into(), format!("{k}={v}")]);
     }
     for m in r.render_list(&c.mounts)? {
-        args.extend(["--volume".into(), mount(r.root, &m)]);
+        args.extend(["-v".into(), mount(r.root, &m)]);
     }
     if let Some(w) = r.render_opt(&c.workdir)?.filter(|w| !w.is_empty()) {
-        args.extend(["--workdir".into(), w]);
+        args.extend(["-w".into(), w]);
     }
     args.push(image);
     match &c.command {

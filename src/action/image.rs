@@ -92,7 +92,7 @@ pub fn compile(config: &Config, image: &ImageAction, r: &Renderer, dir: &str) ->
         argv.extend(["--builder".into(), b.clone()]);
     }
     if let Some(f) = &dockerfile {
-        argv.extend(["--file".into(), rel(f)]);
+        argv.extend(["-f".into(), rel(f)]);
     }
     if let Some(t) = r.render_opt(&image.target)?.filter(|t| !t.is_empty()) {
         argv.extend(["--target".into(), t]);
@@ -121,7 +121,7 @@ pub fn compile(config: &Config, image: &ImageAction, r: &Renderer, dir: &str) ->
         argv.extend(["--secret".into(), secret]);
     }
     for reference in &refs {
-        argv.extend(["--tag".into(), reference.clone()]);
+        argv.extend(["-t".into(), reference.clone()]);
     }
     argv.push(if push { "--push" } else { "--load" }.into());
     argv.push(rel(&context));
