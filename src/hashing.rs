@@ -5,14 +5,15 @@
 //! file's timestamps are safely older than the moment it was hashed, so an
 //! edit in the same timestamp tick as the hash is never missed ("racy git").
 
-use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use crate::inputs::{Entry, InputError, Stat};
+use crate::state::StatCache;
 
 pub type Digest = [u8; 32];
 
@@ -23,62 +24,128 @@ pub struct FileEntry {
     pub hash: Digest,
 }
 
+/// Content hashes in the order of the entries, and new cache entries.
+pub type Hashed = (Vec<Digest>, Vec<(String, FileEntry)>);
+
 /// Timestamps within this window of the hash time are not trusted.
 const RACY_WINDOW_NS: i64 = 2_000_000_000;
 
 /// Below this many files to read, hashing stays on one thread.
-const PARALLEL_MIN: usize = 64;
+const PARALLEL_MIN: usize = 16;
+
+/// Below this many bytes to read, hashing stays on one thread.
+const PARALLEL_MIN_BYTES: u64 = 1 << 20;
+
+/// From this many entries on, the stat comparison is split over threads.
+const PARALLEL_CHECK: usize = 16 * 1024;
+
+/// Read size: large enough for blake3's widest SIMD path.
+const BUF: usize = 64 * 1024;
 
 /// Hashes of `entries` (same order), and new cache entries to remember.
-pub fn hash_entries(
-    root: &Path,
-    entries: &[Entry],
-    cache: &HashMap<String, FileEntry>,
-) -> Result<(Vec<Digest>, Vec<(String, FileEntry)>), InputError> {
+///
+/// Entries in path order (as `inputs::resolve` returns them) are looked up
+/// in the cache by one forward pass.
+pub fn hash_entries(root: &Path, entries: &[Entry], cache: &StatCache) -> Result<Hashed, InputError> {
     let mut hashes = vec![[0u8; 32]; entries.len()];
-    let mut misses: Vec<usize> = Vec::new();
-    for (i, e) in entries.iter().enumerate() {
-        if let Some(link) = &e.link {
-            hashes[i] = link_hash(link);
-        } else {
-            match cache.get(&e.rel) {
-                Some(c) if c.stat == e.stat => hashes[i] = c.hash,
-                _ => misses.push(i),
-            }
-        }
-    }
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let results: Vec<Result<(usize, FileEntry), InputError>> = if misses.len() >= PARALLEL_MIN && threads > 1 {
-        let chunk = misses.len().div_ceil(threads);
+    // Comparing stats is cheap, but 100,000 of them are worth two threads.
+    let parts = if entries.len() >= PARALLEL_CHECK { threads } else { 1 };
+    let chunk = entries.len().div_ceil(parts).max(1);
+    let misses: Vec<usize> = if parts > 1 {
         std::thread::scope(|s| {
-            let handles: Vec<_> = misses
-                .chunks(chunk)
-                .map(|part| {
-                    s.spawn(move || {
-                        part.iter()
-                            .map(|&i| hash_one(root, &entries[i]).map(|f| (i, f)))
-                            .collect::<Vec<_>>()
-                    })
-                })
+            let handles: Vec<_> = hashes
+                .chunks_mut(chunk)
+                .enumerate()
+                .map(|(k, out)| s.spawn(move || check(&entries[k * chunk..][..out.len()], cache, out, k * chunk)))
                 .collect();
-            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+            let mut all = Vec::new();
+            for h in handles {
+                match h.join() {
+                    Ok(m) => all.extend(m),
+                    Err(p) => std::panic::resume_unwind(p),
+                }
+            }
+            all
         })
     } else {
+        check(entries, cache, &mut hashes, 0)
+    };
+    let bytes: u64 = misses.iter().map(|&i| entries[i].stat.size).sum();
+    let threads = if misses.len() >= PARALLEL_MIN || bytes >= PARALLEL_MIN_BYTES {
+        threads.min(misses.len())
+    } else {
+        1
+    };
+    let mut results: Vec<(usize, Result<FileEntry, InputError>)> = if threads > 1 {
+        // Files are handed out one at a time, so one big file does not
+        // leave the other threads idle.
+        let next = AtomicUsize::new(0);
+        let work = || {
+            let mut buf = vec![0u8; BUF];
+            let mut done = Vec::new();
+            loop {
+                let k = next.fetch_add(1, AtomicOrdering::Relaxed);
+                let Some(&i) = misses.get(k) else { break done };
+                done.push((i, hash_one(root, &entries[i], &mut buf)));
+            }
+        };
+        std::thread::scope(|s| {
+            let helpers: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+            let mut all = work();
+            for h in helpers {
+                match h.join() {
+                    Ok(done) => all.extend(done),
+                    Err(p) => std::panic::resume_unwind(p),
+                }
+            }
+            all
+        })
+    } else {
+        let mut buf = vec![0u8; BUF];
         misses
             .iter()
-            .map(|&i| hash_one(root, &entries[i]).map(|f| (i, f)))
+            .map(|&i| (i, hash_one(root, &entries[i], &mut buf)))
             .collect()
     };
+    // Report the first failing file in path order, whichever thread saw it.
+    results.sort_unstable_by_key(|(i, _)| *i);
     let now = now_ns();
     let mut fresh = Vec::new();
-    for r in results {
-        let (i, entry) = r?;
+    for (i, r) in results {
+        let entry = r?;
         hashes[i] = entry.hash;
-        if entry.stat.mtime_ns.max(entry.stat.ctime_ns) + RACY_WINDOW_NS < now {
+        if cacheable(&entry.stat, now) {
             fresh.push((entries[i].rel.clone(), entry));
         }
     }
     Ok((hashes, fresh))
+}
+
+/// Fills `out` (for `entries`, which start at index `base`) from the cache;
+/// returns the indexes to read.
+fn check(entries: &[Entry], cache: &StatCache, out: &mut [Digest], base: usize) -> Vec<usize> {
+    let mut misses = Vec::new();
+    let mut cursor = cache.cursor();
+    for (i, (e, out)) in entries.iter().zip(out).enumerate() {
+        if let Some(link) = &e.link {
+            *out = link_hash(link);
+            continue;
+        }
+        match cursor.seek(e.rel.as_bytes()).and_then(|c| cache.record(c)) {
+            Some(c) if c.stat == e.stat => *out = c.hash,
+            _ => misses.push(base + i),
+        }
+    }
+    misses
+}
+
+/// Whether a hash taken at `now` may be trusted for as long as the stat
+/// stays the same: not when the file changed (content or inode, so mtime
+/// or ctime) so recently that another change in the same timestamp tick
+/// would leave the stat as it is ("racy git").
+fn cacheable(stat: &Stat, now: i64) -> bool {
+    stat.mtime_ns.max(stat.ctime_ns) + RACY_WINDOW_NS < now
 }
 
 fn now_ns() -> i64 {
@@ -96,8 +163,11 @@ fn link_hash(target: &Path) -> Digest {
 }
 
 /// Reads and hashes one file; retries if it changes while being read, so a
-/// hash always matches the content under the stat it is stored with.
-fn hash_one(root: &Path, e: &Entry) -> Result<FileEntry, InputError> {
+/// hash always matches the content under the stat it is stored with. Both
+/// stats are taken on the open file: if the path is replaced meanwhile, the
+/// pair still describes the file that was read (and the next walk sees
+/// another inode).
+fn hash_one(root: &Path, e: &Entry, buf: &mut [u8]) -> Result<FileEntry, InputError> {
     let path = root.join(&e.rel);
     let io = |source| InputError::Io {
         path: e.rel.clone(),
@@ -107,15 +177,18 @@ fn hash_one(root: &Path, e: &Entry) -> Result<FileEntry, InputError> {
         let mut file = std::fs::File::open(&path).map_err(io)?;
         let before = Stat::of(&file.metadata().map_err(io)?);
         let mut h = blake3::Hasher::new();
-        let mut buf = vec![0u8; 64 * 1024];
         loop {
-            let n = file.read(&mut buf).map_err(io)?;
+            let n = match file.read(buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io(e)),
+            };
             if n == 0 {
                 break;
             }
             h.update(&buf[..n]);
         }
-        let after = Stat::of(&std::fs::symlink_metadata(&path).map_err(io)?);
+        let after = Stat::of(&file.metadata().map_err(io)?);
         if before == after {
             return Ok(FileEntry {
                 stat: after,
@@ -127,4 +200,104 @@ fn hash_one(root: &Path, e: &Entry) -> Result<FileEntry, InputError> {
         path: e.rel.clone(),
         source: std::io::Error::other("it kept changing while it was being hashed"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inputs::resolve;
+
+    fn entries(root: &Path, patterns: &[&str]) -> Vec<Entry> {
+        let patterns: Vec<String> = patterns.iter().map(|s| s.to_string()).collect();
+        resolve(root, &patterns, false).unwrap().files
+    }
+
+    #[test]
+    fn hashes_content_on_any_number_of_threads() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..200 {
+            // Some empty, some bigger than the read buffer.
+            let body = format!("file {i}\n").repeat(i * i);
+            std::fs::write(dir.path().join(format!("f{i:03}")), body).unwrap();
+        }
+        let es = entries(dir.path(), &["*"]);
+        let (hashes, fresh) = hash_entries(dir.path(), &es, &StatCache::default()).unwrap();
+        for (e, h) in es.iter().zip(&hashes) {
+            let want = blake3::hash(&std::fs::read(dir.path().join(&e.rel)).unwrap());
+            assert_eq!(h, want.as_bytes(), "{}", e.rel);
+        }
+        // Just written: inside the racy window, so not cached yet.
+        assert!(fresh.is_empty());
+    }
+
+    #[test]
+    fn a_cache_hit_is_not_read_and_a_changed_stat_is() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), "one").unwrap();
+        let es = entries(dir.path(), &["a"]);
+        let cached = StatCache::from_entries([(
+            "a".to_string(),
+            FileEntry {
+                stat: es[0].stat,
+                hash: [9; 32],
+            },
+        )]);
+        // Same stat: the cached hash, without reading the file.
+        assert_eq!(hash_entries(dir.path(), &es, &cached).unwrap().0, [[9; 32]]);
+        // Same size, mtime put back, new content: ctime (and the stat)
+        // still differ, so it is read again.
+        let old_mtime = std::fs::metadata(dir.path().join("a")).unwrap().modified().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(dir.path().join("a"), "two").unwrap();
+        let f = std::fs::File::options().write(true).open(dir.path().join("a")).unwrap();
+        f.set_modified(old_mtime).unwrap();
+        drop(f);
+        let es2 = entries(dir.path(), &["a"]);
+        assert_eq!(es2[0].stat.size, es[0].stat.size);
+        assert_eq!(es2[0].stat.mtime_ns, es[0].stat.mtime_ns);
+        let (hashes, _) = hash_entries(dir.path(), &es2, &cached).unwrap();
+        assert_eq!(hashes[0], *blake3::hash(b"two").as_bytes());
+    }
+
+    #[test]
+    fn only_hashes_outside_the_racy_window_are_cached() {
+        let s = |m: i64, c: i64| Stat {
+            mtime_ns: m,
+            ctime_ns: c,
+            ..Stat::default()
+        };
+        let sec = 1_000_000_000;
+        let now = 1_700_000_000 * sec;
+        assert!(cacheable(&s(now - 10 * sec, now - 10 * sec), now));
+        assert!(!cacheable(&s(now - sec, now - 10 * sec), now));
+        // An mtime put back into the past does not hide a recent change.
+        assert!(!cacheable(&s(now - 10 * sec, now - sec), now));
+        assert!(!cacheable(&s(now, now), now));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_hash_their_target_path() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("t1"), "same").unwrap();
+        std::fs::write(dir.path().join("t2"), "same").unwrap();
+        std::os::unix::fs::symlink("t1", dir.path().join("l1")).unwrap();
+        std::os::unix::fs::symlink("t1", dir.path().join("l1b")).unwrap();
+        std::os::unix::fs::symlink("t2", dir.path().join("l2")).unwrap();
+        let es = entries(dir.path(), &["l*"]);
+        let (h, _) = hash_entries(dir.path(), &es, &StatCache::default()).unwrap();
+        assert_eq!(h[0], h[1]);
+        assert_ne!(h[0], h[2]);
+        assert_ne!(h[0], *blake3::hash(b"same").as_bytes());
+    }
+
+    #[test]
+    fn a_missing_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("gone"), "x").unwrap();
+        let es = entries(dir.path(), &["gone"]);
+        std::fs::remove_file(dir.path().join("gone")).unwrap();
+        let err = hash_entries(dir.path(), &es, &StatCache::default()).unwrap_err();
+        assert!(err.to_string().contains("`gone`"), "{err}");
+    }
 }

@@ -8,7 +8,9 @@
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
 
-use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
+use globset::{Glob, GlobBuilder, GlobSetBuilder};
+
+use crate::walk::{self, Rules, Top};
 
 /// One file (or symlink) matched by a task's globs.
 #[derive(Debug, Clone)]
@@ -85,7 +87,7 @@ pub enum InputError {
     Io { path: String, source: std::io::Error },
 }
 
-fn io_err(root: &Path, path: &Path, source: std::io::Error) -> InputError {
+pub(crate) fn io_err(root: &Path, path: &Path, source: std::io::Error) -> InputError {
     let rel = path.strip_prefix(root).unwrap_or(path);
     InputError::Io {
         path: rel.display().to_string(),
@@ -112,7 +114,20 @@ pub fn check_glob(pattern: &str) -> Result<(), String> {
 
 fn clean(p: &str) -> &str {
     let p = p.trim_start_matches("./");
-    p.trim_end_matches('/')
+    let p = p.trim_end_matches('/');
+    // `.` is the root itself, walked as `""` so paths do not start `./`.
+    if p == "." { "" } else { p }
+}
+
+/// Whether a relative path lies in `.git/` (anywhere) or the root's
+/// `.mtr/`, which are never inputs.
+fn forbidden(rel: &str) -> bool {
+    rel == ".mtr" || rel.starts_with(".mtr/") || rel.split('/').any(|c| c == ".git")
+}
+
+/// Whether `dir` is `o` or lies inside it.
+fn within(dir: &str, o: &str) -> bool {
+    o.is_empty() || dir == o || (dir.starts_with(o) && dir.as_bytes().get(o.len()) == Some(&b'/'))
 }
 
 /// Resolves `patterns` (globs; `!` excludes) under `root`; `want_empty`
@@ -121,7 +136,9 @@ pub fn resolve(root: &Path, patterns: &[String], want_empty: bool) -> Result<Res
     let mut includes = GlobSetBuilder::new();
     let mut excludes = GlobSetBuilder::new();
     let mut prune = GlobSetBuilder::new();
-    let mut bases: Vec<(String, usize)> = Vec::new();
+    let mut bases: Vec<String> = Vec::new();
+    // Directories whose every file some pattern includes: no matching there.
+    let mut all_under: Vec<String> = Vec::new();
     let mut literals: Vec<String> = Vec::new();
     let mut globs: Vec<String> = Vec::new();
     for raw in patterns {
@@ -141,7 +158,12 @@ pub fn resolve(root: &Path, patterns: &[String], want_empty: bool) -> Result<Res
         }
         includes.add(build(p).map_err(|e| InputError::Glob(raw.clone(), e))?);
         let base: Vec<&str> = p.split('/').take_while(|c| !has_meta(c)).collect();
-        bases.push((base.join("/"), globs.len()));
+        let base = base.join("/");
+        let rest = if base.is_empty() { p } else { &p[base.len() + 1..] };
+        if rest == "**" && !base.contains('\\') {
+            all_under.push(base.clone());
+        }
+        bases.push(base);
         globs.push(p.to_string());
     }
     let includes = includes
@@ -153,64 +175,69 @@ pub fn resolve(root: &Path, patterns: &[String], want_empty: bool) -> Result<Res
     let prune = prune
         .build()
         .map_err(|e| InputError::Glob(patterns.join(" "), e.to_string()))?;
-    let mut walker = Walker {
-        root,
-        includes: &includes,
-        excludes: &excludes,
-        prune: &prune,
-        out: Vec::new(),
-        literal_dir: false,
-    };
     let mut res = Resolution::default();
+    let mut files: Vec<Entry> = Vec::new();
+    let mut dirs: Vec<String> = Vec::new();
     for lit in &literals {
         let path = root.join(lit);
         match std::fs::symlink_metadata(&path) {
+            Ok(_) if forbidden(lit) => {}
             Ok(m) if m.is_dir() => {
-                walker.literal_dir = true;
-                walker.walk(&path, lit)?;
-                walker.literal_dir = false;
+                all_under.push(lit.clone());
+                dirs.push(lit.clone());
             }
             Ok(m) => {
                 if !excludes.is_match(lit) {
-                    walker.push(lit.clone(), &path, &m)?;
+                    files.push(entry(root, lit.clone(), &path, &m)?);
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => res.missing.push(lit.clone()),
             Err(e) => return Err(io_err(root, &path, e)),
         }
     }
-    // Walk each base once: drop bases nested inside another.
-    let mut uniq: Vec<String> = bases.iter().map(|(b, _)| b.clone()).collect();
-    uniq.sort();
-    uniq.dedup();
-    let tops: Vec<&String> = uniq
-        .iter()
-        .filter(|b| {
-            !uniq
-                .iter()
-                .any(|o| o != *b && (o.is_empty() || b.starts_with(&format!("{o}/"))))
-        })
-        .collect();
-    for base in tops {
+    for base in bases {
+        if forbidden(&base) {
+            continue;
+        }
         let path = if base.is_empty() {
             root.to_path_buf()
         } else {
-            root.join(base)
+            root.join(&base)
         };
         match std::fs::symlink_metadata(&path) {
-            Ok(m) if m.is_dir() => walker.walk(&path, base)?,
+            Ok(m) if m.is_dir() => dirs.push(base),
             Ok(m) => {
                 if includes.is_match(base.as_str()) && !excludes.is_match(base.as_str()) {
-                    walker.push(base.clone(), &path, &m)?;
+                    files.push(entry(root, base.clone(), &path, &m)?);
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err(root, &path, e)),
         }
     }
-    let mut out = walker.out;
-    out.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
-    out.dedup_by(|a, b| a.rel == b.rel);
+    // Walk each directory once: drop those inside another.
+    dirs.sort();
+    dirs.dedup();
+    let tops: Vec<Top> = dirs
+        .iter()
+        .filter(|d| !dirs.iter().any(|o| o != *d && within(d, o)))
+        .map(|d| Top {
+            rel: d.clone(),
+            all: all_under.iter().any(|a| within(d, a)),
+        })
+        .collect();
+    let rules = Rules {
+        includes: &includes,
+        excludes: &excludes,
+        prune: &prune,
+        all_under: &all_under,
+    };
+    files.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
+    let mut out = walk::walk(root, tops, &rules, files)?;
+    if !out.is_sorted_by(|a, b| a.rel < b.rel) {
+        out.sort_by(|a, b| a.rel.cmp(&b.rel));
+        out.dedup_by(|a, b| a.rel == b.rel);
+    }
     if want_empty {
         let mut seen = vec![false; globs.len()];
         for e in &out {
@@ -229,60 +256,18 @@ pub fn resolve(root: &Path, patterns: &[String], want_empty: bool) -> Result<Res
     Ok(res)
 }
 
-struct Walker<'a> {
-    root: &'a Path,
-    includes: &'a GlobSet,
-    excludes: &'a GlobSet,
-    prune: &'a GlobSet,
-    out: Vec<Entry>,
-    literal_dir: bool,
-}
-
-impl Walker<'_> {
-    fn push(&mut self, rel: String, path: &Path, m: &Metadata) -> Result<(), InputError> {
-        let link = if m.file_type().is_symlink() {
-            Some(std::fs::read_link(path).map_err(|e| io_err(self.root, path, e))?)
-        } else {
-            None
-        };
-        self.out.push(Entry {
-            rel,
-            stat: Stat::of(m),
-            link,
-        });
-        Ok(())
-    }
-
-    fn walk(&mut self, dir: &Path, rel: &str) -> Result<(), InputError> {
-        let entries = std::fs::read_dir(dir).map_err(|e| io_err(self.root, dir, e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| io_err(self.root, dir, e))?;
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if name == ".git" || (rel.is_empty() && name == ".mtr") {
-                continue;
-            }
-            let child_rel = if rel.is_empty() {
-                name.into_owned()
-            } else {
-                format!("{rel}/{name}")
-            };
-            let ft = entry.file_type().map_err(|e| io_err(self.root, &entry.path(), e))?;
-            if ft.is_dir() {
-                if !self.prune.is_match(child_rel.as_str()) {
-                    self.walk(&entry.path(), &child_rel)?;
-                }
-                continue;
-            }
-            let included = self.literal_dir || self.includes.is_match(child_rel.as_str());
-            if included && !self.excludes.is_match(child_rel.as_str()) {
-                let path = entry.path();
-                let m = std::fs::symlink_metadata(&path).map_err(|e| io_err(self.root, &path, e))?;
-                self.push(child_rel, &path, &m)?;
-            }
-        }
-        Ok(())
-    }
+/// An entry for a path found without a directory walk.
+fn entry(root: &Path, rel: String, path: &Path, m: &Metadata) -> Result<Entry, InputError> {
+    let link = if m.file_type().is_symlink() {
+        Some(std::fs::read_link(path).map_err(|e| io_err(root, path, e))?)
+    } else {
+        None
+    };
+    Ok(Entry {
+        rel,
+        stat: Stat::of(m),
+        link,
+    })
 }
 
 #[cfg(test)]
@@ -340,5 +325,186 @@ mod tests {
         assert_eq!(r.missing, ["b.txt"]);
         assert_eq!(r.empty, ["*.rs"]);
         assert_eq!(r.files.len(), 1);
+    }
+
+    #[test]
+    fn git_and_mtr_are_never_inputs() {
+        let t = tree(&[".mtr/state", ".git/HEAD", "src/.git/HEAD", "src/a.py", "sub/.mtr/kept"]);
+        assert_eq!(rels(t.path(), &["**"]), ["src/a.py", "sub/.mtr/kept"]);
+        assert_eq!(
+            rels(t.path(), &[".mtr/**", ".git/**", "src/.git/**"]),
+            Vec::<String>::new()
+        );
+        let r = resolve(
+            t.path(),
+            &[".mtr/state".into(), ".git".into(), "src/.git/HEAD".into()],
+            false,
+        )
+        .unwrap();
+        assert!(r.files.is_empty() && r.missing.is_empty());
+        assert_eq!(rels(t.path(), &["."]), ["src/a.py", "sub/.mtr/kept"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_are_entries_with_their_target() {
+        let t = tree(&["src/a.py", "other/b.py"]);
+        std::os::unix::fs::symlink("../other", t.path().join("src/dir-link")).unwrap();
+        std::os::unix::fs::symlink("a.py", t.path().join("src/file-link")).unwrap();
+        std::os::unix::fs::symlink("/nowhere", t.path().join("src/dangling")).unwrap();
+        let r = resolve(t.path(), &["src/**".into(), "src/file-link".into()], false).unwrap();
+        let got: Vec<(&str, Option<&Path>)> = r.files.iter().map(|e| (e.rel.as_str(), e.link.as_deref())).collect();
+        assert_eq!(
+            got,
+            [
+                ("src/a.py", None),
+                ("src/dangling", Some(Path::new("/nowhere"))),
+                ("src/dir-link", Some(Path::new("../other"))),
+                ("src/file-link", Some(Path::new("a.py"))),
+            ]
+        );
+    }
+
+    /// The walk before it went parallel: recursive, one directory at a
+    /// time, everything sorted at the end. The reference for equivalence.
+    fn simple(root: &Path, patterns: &[String]) -> Vec<(String, Stat, Option<PathBuf>)> {
+        let set = |neg: bool| {
+            let mut b = GlobSetBuilder::new();
+            for p in patterns {
+                match (neg, p.strip_prefix('!')) {
+                    (true, Some(n)) => b.add(build(clean(n)).unwrap()),
+                    (false, None) if has_meta(clean(p)) => b.add(build(clean(p)).unwrap()),
+                    _ => &mut b,
+                };
+            }
+            b.build().unwrap()
+        };
+        let (includes, excludes) = (set(false), set(true));
+        fn walk(root: &Path, rel: &str, out: &mut Vec<(String, std::fs::Metadata)>) {
+            for e in std::fs::read_dir(root.join(rel)).unwrap() {
+                let e = e.unwrap();
+                let name = e.file_name().to_string_lossy().into_owned();
+                let child = if rel.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{rel}/{name}")
+                };
+                if forbidden(&child) {
+                    continue;
+                }
+                let m = std::fs::symlink_metadata(e.path()).unwrap();
+                if m.is_dir() {
+                    walk(root, &child, out);
+                } else {
+                    out.push((child, m));
+                }
+            }
+        }
+        let mut found = Vec::new();
+        walk(root, "", &mut found);
+        let literal_dirs: Vec<String> = patterns
+            .iter()
+            .filter(|p| !p.starts_with('!') && !has_meta(clean(p)))
+            .map(|p| clean(p).to_string())
+            .collect();
+        let mut out: Vec<(String, Stat, Option<PathBuf>)> = found
+            .into_iter()
+            .filter(|(rel, _)| {
+                (includes.is_match(rel.as_str()) || literal_dirs.iter().any(|d| within(rel, d)))
+                    && !excludes.is_match(rel.as_str())
+            })
+            .map(|(rel, m)| {
+                let link = m
+                    .file_type()
+                    .is_symlink()
+                    .then(|| std::fs::read_link(root.join(&rel)).unwrap());
+                (rel, Stat::of(&m), link)
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// A deterministic pseudo-random tree with awkward names: prefixes of
+    /// each other, `.`/`-`/`_` sorting around `/`, deep and wide dirs.
+    fn random_tree(seed: u64, files: usize) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let mut x = seed;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        const NAMES: &[&str] = &[
+            "a",
+            "a.txt",
+            "a-b",
+            "a_b",
+            "a0",
+            "ab",
+            "b",
+            "b.py",
+            "__pycache__",
+            "x.pyc",
+            ".git",
+            ".mtr",
+            "z",
+        ];
+        for _ in 0..files {
+            let depth = 1 + next() % 5;
+            let mut path = PathBuf::new();
+            for d in 0..depth {
+                let name = NAMES[(next() % NAMES.len() as u64) as usize];
+                path.push(if d + 1 == depth {
+                    format!("{name}{}", next() % 4)
+                } else {
+                    name.to_string()
+                });
+            }
+            let full = dir.path().join(&path);
+            if full.is_dir() || full.parent().is_some_and(|p| p.is_file()) {
+                continue;
+            }
+            if std::fs::create_dir_all(full.parent().unwrap()).is_err() {
+                continue;
+            }
+            let _ = std::fs::write(&full, path.to_string_lossy().as_bytes());
+        }
+        dir
+    }
+
+    #[test]
+    fn parallel_walk_equals_the_simple_one() {
+        let pattern_sets: &[&[&str]] = &[
+            &["**"],
+            &["a/**"],
+            &["a/**", "!a/**/__pycache__/**"],
+            &["**/*.pyc"],
+            &["a", "b/**/*.py", "!**/a0*"],
+            &["a.txt0", "a/**", "a/a/**", "b"],
+            &["*", "a/*/b*"],
+            &["**/a?/**", "!a/a/**"],
+            &["{a,b}/**", "!**/*.txt?"],
+        ];
+        // Large enough for the walk to bring in helper threads.
+        for (seed, files) in [(1, 300), (7, 4000), (42, 6000)] {
+            let t = random_tree(seed, files);
+            for patterns in pattern_sets {
+                let patterns: Vec<String> = patterns.iter().map(|s| s.to_string()).collect();
+                let got: Vec<(String, Stat, Option<PathBuf>)> = resolve(t.path(), &patterns, false)
+                    .unwrap()
+                    .files
+                    .into_iter()
+                    .map(|e| (e.rel, e.stat, e.link))
+                    .collect();
+                let want = simple(t.path(), &patterns);
+                assert_eq!(got.len(), want.len(), "{patterns:?} (seed {seed})");
+                assert_eq!(got, want, "{patterns:?} (seed {seed})");
+            }
+        }
+        if std::thread::available_parallelism().is_ok_and(|n| n.get() > 1) {
+            assert!(walk::HELPERS_STARTED.load(std::sync::atomic::Ordering::Relaxed) > 0);
+        }
     }
 }

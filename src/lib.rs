@@ -36,4 +36,5 @@ pub mod report;
 pub mod state;
 pub mod summary;
 pub mod vars_view;
+pub mod walk;
 pub mod watch;

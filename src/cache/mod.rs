@@ -9,7 +9,7 @@
 //! registry failed once, the rest of the run does not ask it again.
 
 mod artifact;
-pub mod auth;
+mod auth;
 mod client;
 pub mod reference;
 
@@ -62,7 +62,7 @@ enum Doing {
 }
 
 /// The tag of a fingerprint: its full hex (64 characters).
-pub fn tag(fingerprint: &Digest) -> String {
+fn tag(fingerprint: &Digest) -> String {
     crate::fingerprint::hex(fingerprint)
 }
 

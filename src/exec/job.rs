@@ -601,7 +601,7 @@ fn finish(
     Ok(Some(TaskRecord {
         fingerprint: p.fingerprint,
         finished,
-        parts: p.parts.clone(),
+        parts: p.parts.clone().into(),
         outputs,
     }))
 }

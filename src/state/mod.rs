@@ -1,33 +1,39 @@
 //! What mtr remembers between runs, in `.mtr/` at the project root.
 
+mod codec;
+mod stat_cache;
 mod store;
 
 use std::collections::HashMap;
+use std::ops::{Deref, Range};
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
+pub use stat_cache::StatCache;
 pub use store::{Store, Update};
 
-use crate::hashing::{Digest, FileEntry};
+use crate::hashing::Digest;
 
-/// Bumped whenever the layout of [`State`] changes; older files are ignored.
-pub const STATE_VERSION: u32 = 1;
+/// Bumped whenever the layout of the state file changes; older files are
+/// ignored (with a warning).
+pub const STATE_VERSION: u32 = 2;
 
 /// Everything stored: the last success of each task and the stat cache.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone)]
 pub struct State {
     pub tasks: HashMap<String, TaskRecord>,
-    pub files: HashMap<String, FileEntry>,
+    pub files: StatCache,
 }
 
 /// The last successful run of a task: its fingerprint and what went into
 /// it, so `--explain` can name exactly what changed since.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TaskRecord {
     pub fingerprint: Digest,
     /// Seconds since the epoch when the run finished.
     pub finished: u64,
-    pub parts: Parts,
+    pub parts: LazyParts,
     /// Declared outputs and their content after the run.
     pub outputs: Vec<(String, Digest)>,
 }
@@ -42,4 +48,106 @@ pub struct Parts {
     pub deps: Vec<(String, Digest)>,
     /// Input files: path, content hash, executable bit.
     pub inputs: Vec<(String, Digest, bool)>,
+}
+
+/// A record's [`Parts`], whose input list is only decoded from the state
+/// file when something looks at it. An up-to-date check compares the
+/// fingerprint alone, so a no-op run never builds the 100,000 path strings
+/// of a large task's inputs. Dereferences to [`Parts`].
+pub struct LazyParts {
+    parts: OnceLock<Parts>,
+    encoded: Option<Encoded>,
+}
+
+struct Encoded {
+    /// Everything but `inputs`.
+    base: Parts,
+    /// The cache the inputs refer to (and whose bytes hold them).
+    table: StatCache,
+    inputs: Range<usize>,
+}
+
+impl LazyParts {
+    pub(crate) fn encoded(base: Parts, table: StatCache, inputs: Range<usize>) -> LazyParts {
+        LazyParts {
+            parts: OnceLock::new(),
+            encoded: Some(Encoded { base, table, inputs }),
+        }
+    }
+
+    /// The parts without needing the inputs decoded.
+    pub(crate) fn base(&self) -> &Parts {
+        match (&self.encoded, self.parts.get()) {
+            (_, Some(p)) => p,
+            (Some(e), None) => &e.base,
+            (None, None) => self,
+        }
+    }
+
+    /// The still-encoded inputs and the cache they refer to.
+    pub(crate) fn raw(&self) -> Option<(&StatCache, Range<usize>)> {
+        match (&self.encoded, self.parts.get()) {
+            (Some(e), None) => Some((&e.table, e.inputs.clone())),
+            _ => None,
+        }
+    }
+}
+
+impl Deref for LazyParts {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        self.parts.get_or_init(|| match &self.encoded {
+            Some(e) => {
+                let raw = &e.table.bytes()[e.inputs.clone()];
+                // The file passed its checksum, so this only fails on a bug;
+                // no inputs then just means "its inputs changed".
+                let inputs = codec::decode_inputs(raw, &e.table).unwrap_or_default();
+                Parts {
+                    inputs,
+                    ..e.base.clone()
+                }
+            }
+            None => Parts::default(),
+        })
+    }
+}
+
+impl From<Parts> for LazyParts {
+    fn from(p: Parts) -> LazyParts {
+        LazyParts {
+            parts: OnceLock::from(p),
+            encoded: None,
+        }
+    }
+}
+
+impl Default for LazyParts {
+    fn default() -> LazyParts {
+        Parts::default().into()
+    }
+}
+
+impl Clone for LazyParts {
+    fn clone(&self) -> LazyParts {
+        match (&self.encoded, self.parts.get()) {
+            (Some(e), None) => LazyParts::encoded(e.base.clone(), e.table.clone(), e.inputs.clone()),
+            _ => (**self).clone().into(),
+        }
+    }
+}
+
+impl PartialEq for LazyParts {
+    fn eq(&self, other: &LazyParts) -> bool {
+        **self == **other
+    }
+}
+
+impl std::fmt::Debug for LazyParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.raw() {
+            Some((_, r)) => write!(f, "LazyParts({:?}, {} encoded bytes of inputs)", self.base(), r.len()),
+            None => (**self).fmt(f),
+        }
+    }
 }

@@ -1,15 +1,16 @@
 //! The `.mtr/state` file: atomic writes, a lock around read-modify-write,
 //! and a corrupt or foreign file treated as empty (with a warning).
 
+use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use super::{STATE_VERSION, State, TaskRecord};
+use super::stat_cache::TableWriter;
+use super::{StatCache, State, TaskRecord, codec};
 use crate::hashing::FileEntry;
-
-const MAGIC: &[u8; 8] = b"MTRSTATE";
 
 /// Changes one run makes to the state, merged into whatever is on disk.
 #[derive(Debug, Default)]
@@ -45,7 +46,8 @@ impl Store {
     }
 
     /// Loads the state; a missing file is empty, a bad one is empty plus a
-    /// warning to show.
+    /// warning to show. Only the task records' heads are decoded here; the
+    /// stat cache is read in place and inputs lists when first used.
     pub fn load(&self) -> (State, Option<String>) {
         let bytes = match std::fs::read(self.path()) {
             Ok(b) => b,
@@ -57,7 +59,7 @@ impl Store {
                 );
             }
         };
-        match decode(&bytes) {
+        match codec::decode(Arc::new(bytes)) {
             Ok(state) => (state, None),
             Err(why) => (
                 State::default(),
@@ -79,31 +81,9 @@ impl Store {
             .write(true)
             .open(self.dir.join("lock"))?;
         lock.lock()?;
-        let (mut state, _) = self.load();
-        for name in &update.remove {
-            state.tasks.remove(name);
-        }
-        state
-            .tasks
-            .extend(update.set.iter().map(|(k, v)| (k.clone(), v.clone())));
-        state.files.extend(update.files.iter().map(|(k, v)| (k.clone(), *v)));
-        // Keep the stat cache to files some task still reads or writes.
-        let live: HashSet<&str> = state
-            .tasks
-            .values()
-            .flat_map(|t| {
-                t.parts
-                    .inputs
-                    .iter()
-                    .map(|(p, _, _)| p.as_str())
-                    .chain(t.outputs.iter().map(|(p, _)| p.as_str()))
-            })
-            .collect();
-        let live: HashSet<String> = live.into_iter().map(str::to_owned).collect();
-        state
-            .files
-            .retain(|k, _| live.contains(k) || update.files.contains_key(k));
-        let result = self.write_atomic(&encode(&state));
+        let (state, _) = self.load();
+        let encoded = merge(state, update);
+        let result = self.write_atomic(&[&encoded.head, &encoded.tasks]);
         let _ = lock.unlock();
         result
     }
@@ -117,11 +97,13 @@ impl Store {
         Ok(())
     }
 
-    fn write_atomic(&self, bytes: &[u8]) -> std::io::Result<()> {
+    fn write_atomic(&self, parts: &[&[u8]]) -> std::io::Result<()> {
         let tmp = self.dir.join(format!("state.tmp.{}", std::process::id()));
         let result = (|| {
             let mut f = File::create(&tmp)?;
-            f.write_all(bytes)?;
+            for p in parts {
+                f.write_all(p)?;
+            }
             f.sync_all()?;
             std::fs::rename(&tmp, self.path())
         })();
@@ -132,54 +114,307 @@ impl Store {
     }
 }
 
-fn encode(state: &State) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64 + state.files.len() * 96);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&STATE_VERSION.to_le_bytes());
-    // Encoding plain data into a Vec cannot fail.
-    let body = postcard::to_allocvec(state).unwrap_or_default();
-    out.extend_from_slice(blake3::hash(&body).as_bytes());
-    out.extend_from_slice(&body);
-    out
+/// The state after `update`: records set and removed, and a stat cache
+/// holding the update's entries plus the old ones some task still reads or
+/// writes.
+fn merge(state: State, update: &Update) -> codec::Encoded {
+    let State { mut tasks, files: old } = state;
+    for name in &update.remove {
+        tasks.remove(name);
+    }
+    tasks.extend(update.set.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let mut live = vec![false; old.len()];
+    for rec in tasks.values() {
+        match rec.parts.raw() {
+            Some((table, raw)) if Arc::ptr_eq(table.bytes(), old.bytes()) => {
+                // Checked when loaded; a bad list only loses cache entries.
+                let _ = codec::mark_inputs(&table.bytes()[raw], &old, &mut live);
+            }
+            _ => mark(&old, rec.parts.inputs.iter().map(|(p, _, _)| p.as_str()), &mut live),
+        }
+        mark(&old, rec.outputs.iter().map(|(p, _)| p.as_str()), &mut live);
+    }
+    let mut fresh: Vec<(&str, &FileEntry)> = update.files.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    fresh.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    // Merge the old table (live entries) with the fresh ones, in path order.
+    let mut map = vec![u32::MAX; old.len()];
+    let mut table = TableWriter::with_capacity(fresh.len() + live.iter().filter(|l| **l).count());
+    let mut cur = old.cursor();
+    let mut more = cur.step();
+    let mut fresh = fresh.into_iter().peekable();
+    loop {
+        let order = match (more, fresh.peek()) {
+            (false, None) => break,
+            (true, None) => Ordering::Less,
+            (false, Some(_)) => Ordering::Greater,
+            (true, Some((p, _))) => cur.path().cmp(p.as_bytes()),
+        };
+        if order != Ordering::Greater {
+            let i = cur.index();
+            if order == Ordering::Equal {
+                map[i] = table.len() as u32;
+            } else if live[i]
+                && let Some(e) = old.record(i)
+            {
+                map[i] = table.len() as u32;
+                table.push(cur.path(), &e);
+            }
+            more = cur.step();
+        }
+        if order != Ordering::Less
+            && let Some((p, e)) = fresh.next()
+        {
+            table.push(p.as_bytes(), e);
+        }
+    }
+    let mut names: Vec<(&str, &TaskRecord)> = tasks.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    names.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    codec::encode(table, &names, Some((&old, &map)))
 }
 
-fn decode(bytes: &[u8]) -> Result<State, String> {
-    if bytes.len() < 44 || &bytes[..8] != MAGIC {
-        return Err("is not an mtr state file (corrupt?)".into());
+/// Marks the entries of `table` at `paths`.
+fn mark<'a>(table: &StatCache, paths: impl Iterator<Item = &'a str>, live: &mut [bool]) {
+    let mut cur = table.cursor();
+    for p in paths {
+        if let Some(i) = cur.seek(p.as_bytes()) {
+            live[i] = true;
+        }
     }
-    let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-    if version != STATE_VERSION {
-        return Err(format!(
-            "was written by another mtr version (format {version}, this mtr uses {STATE_VERSION})"
-        ));
-    }
-    let (sum, body) = bytes[12..].split_at(32);
-    if blake3::hash(body).as_bytes() != sum {
-        return Err("is corrupt (checksum mismatch)".into());
-    }
-    postcard::from_bytes(body).map_err(|e| format!("is corrupt ({e})"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hashing::Digest;
+    use crate::inputs::Stat;
+    use crate::state::{LazyParts, Parts, STATE_VERSION};
+
+    fn fe(n: u64) -> FileEntry {
+        FileEntry {
+            stat: Stat {
+                size: n,
+                mtime_ns: 1_600_000_000_000_000_000 + n as i64,
+                ctime_ns: 1_600_000_000_000_000_000 + 2 * n as i64,
+                ino: 1000 + n,
+                mode: 0o100644,
+            },
+            hash: digest(n),
+        }
+    }
+
+    fn digest(n: u64) -> Digest {
+        *blake3::hash(&n.to_le_bytes()).as_bytes()
+    }
+
+    fn path(i: usize) -> String {
+        format!("src/pkg_{}/sub_{}/module_{i}.py", i % 37, i % 5)
+    }
+
+    /// A record over `inputs` (path, digest, exec), sorted as
+    /// `fingerprint::compute` sorts them.
+    fn record(fp: u8, mut inputs: Vec<(String, Digest, bool)>) -> TaskRecord {
+        inputs.sort_by(|a, b| a.0.cmp(&b.0));
+        TaskRecord {
+            fingerprint: [fp; 32],
+            finished: 1_700_000_000,
+            parts: Parts {
+                action: [1; 32],
+                env: vec![("A".into(), [2; 32])],
+                vars: vec![("v".into(), [3; 32])],
+                dir: [4; 32],
+                deps: vec![("dep".into(), [5; 32])],
+                inputs,
+            }
+            .into(),
+            outputs: vec![("out/x".into(), [6; 32])],
+        }
+    }
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        (dir, store)
+    }
+
+    fn load(store: &Store) -> State {
+        let (state, warning) = store.load();
+        assert_eq!(warning, None);
+        state
+    }
 
     #[test]
-    fn round_trips_and_rejects_garbage() {
-        let mut s = State::default();
-        s.files.insert(
-            "a".into(),
-            FileEntry {
-                stat: Default::default(),
-                hash: [7; 32],
-            },
-        );
-        let bytes = encode(&s);
-        assert_eq!(decode(&bytes).unwrap().files["a"].hash, [7; 32]);
-        let mut bad = bytes.clone();
-        let last = bad.len() - 1;
-        bad[last] ^= 1;
-        assert!(decode(&bad).is_err());
-        assert!(decode(b"garbage").is_err());
+    fn round_trips_records_and_cache() {
+        let (_dir, store) = store();
+        let inputs: Vec<_> = (0..300).map(|i| (path(i), digest(i as u64), i % 3 == 0)).collect();
+        let mut update = Update::default();
+        update.set.insert("t".into(), record(9, inputs.clone()));
+        // Every other input is in the cache; one cached hash differs from
+        // the recorded one (the file changed after the run).
+        for i in (0..300).step_by(2) {
+            update.files.insert(path(i), fe(i as u64));
+        }
+        update.files.insert(path(4), fe(99_999));
+        store.commit(&update).unwrap();
+        let state = load(&store);
+        let rec = &state.tasks["t"];
+        assert_eq!(rec, &update.set["t"]);
+        assert_eq!(rec.parts.inputs.len(), 300);
+        assert_eq!(state.files.len(), 150);
+        assert_eq!(state.files.get(&path(4)), Some(fe(99_999)));
+        assert_eq!(state.files.get(&path(6)), Some(fe(6)));
+        assert_eq!(state.files.get(&path(7)), None);
+    }
+
+    #[test]
+    fn recommits_keep_what_each_record_saw() {
+        let (_dir, store) = store();
+        let a: Vec<_> = (0..100).map(|i| (path(i), digest(i as u64), false)).collect();
+        let mut first = Update::default();
+        first.set.insert("a".into(), record(1, a));
+        first.files = (0..100).map(|i| (path(i), fe(i as u64))).collect();
+        store.commit(&first).unwrap();
+        // Task b ran after files 10..20 changed: new cache entries; a's
+        // record (still lazy, referring to the old cache) must keep the
+        // hashes it was recorded with.
+        let b: Vec<_> = (10..20).map(|i| (path(i), digest(1000 + i as u64), true)).collect();
+        let mut second = Update::default();
+        second.set.insert("b".into(), record(2, b));
+        second.files = (10..20).map(|i| (path(i), fe(1000 + i as u64))).collect();
+        store.commit(&second).unwrap();
+        let state = load(&store);
+        assert_eq!(state.tasks["a"], first.set["a"]);
+        assert_eq!(state.tasks["b"], second.set["b"]);
+        assert_eq!(state.files.get(&path(15)), Some(fe(1015)));
+        assert_eq!(state.files.get(&path(25)), Some(fe(25)));
+        // And once more, with nothing about `a` touched.
+        let mut third = Update::default();
+        third.remove.insert("b".into());
+        store.commit(&third).unwrap();
+        let state = load(&store);
+        assert_eq!(state.tasks["a"], first.set["a"]);
+        assert!(!state.tasks.contains_key("b"));
+        assert_eq!(state.files.get(&path(15)), Some(fe(1015)));
+    }
+
+    #[test]
+    fn keeps_only_cache_entries_some_task_uses() {
+        let (_dir, store) = store();
+        let mut first = Update::default();
+        first
+            .set
+            .insert("a".into(), record(1, vec![(path(1), digest(1), false)]));
+        first.files = [1, 2].iter().map(|&i| (path(i), fe(i as u64))).collect();
+        first.files.insert("out/x".into(), fe(7));
+        store.commit(&first).unwrap();
+        // Entries of this update are kept even if unused...
+        assert_eq!(load(&store).files.len(), 3);
+        let mut second = Update::default();
+        second.remove.insert("a".into());
+        second.files.insert(path(3), fe(3));
+        store.commit(&second).unwrap();
+        // ...but not the next time.
+        let state = load(&store);
+        assert_eq!(state.files.entries(), vec![(path(3), fe(3))]);
+    }
+
+    #[test]
+    fn hundred_thousand_inputs_load_without_decoding_them() {
+        let (_dir, store) = store();
+        let n = 100_000;
+        let inputs: Vec<_> = (0..n).map(|i| (path(i), digest(i as u64), false)).collect();
+        let mut update = Update::default();
+        update.set.insert("big".into(), record(7, inputs));
+        update.files = (0..n).map(|i| (path(i), fe(i as u64))).collect();
+        store.commit(&update).unwrap();
+        let size = std::fs::metadata(store.dir().join("state")).unwrap().len();
+        // ~68 bytes of stat and hash per file, paths front-coded, inputs
+        // referring to the cache.
+        assert!(size < 100 * n as u64, "{size} bytes");
+        let state = load(&store);
+        let rec = &state.tasks["big"];
+        assert!(rec.parts.raw().is_some(), "inputs are decoded lazily");
+        assert_eq!(rec.fingerprint, [7; 32]);
+        let mut sorted: Vec<String> = (0..n).map(path).collect();
+        sorted.sort();
+        let mut cur = state.files.cursor();
+        for p in &sorted {
+            assert!(cur.seek(p.as_bytes()).is_some());
+        }
+        assert_eq!(rec, &update.set["big"]);
+    }
+
+    #[test]
+    fn corrupt_or_foreign_files_are_empty_with_a_warning() {
+        let (_dir, store) = store();
+        let mut update = Update::default();
+        update
+            .set
+            .insert("t".into(), record(1, vec![(path(1), digest(1), false)]));
+        update.files.insert(path(1), fe(1));
+        store.commit(&update).unwrap();
+        let file = store.dir().join("state");
+        let good = std::fs::read(&file).unwrap();
+        let mut cases: Vec<(Vec<u8>, &str)> = vec![
+            (b"garbage".to_vec(), "not an mtr state file"),
+            (good[..good.len() - 1].to_vec(), "corrupt"),
+            (Vec::new(), "not an mtr state file"),
+        ];
+        let mut flipped = good.clone();
+        let mid = flipped.len() / 2;
+        flipped[mid] ^= 0x40;
+        cases.push((flipped, "checksum"));
+        let mut foreign = good.clone();
+        foreign[8..12].copy_from_slice(&(STATE_VERSION + 1).to_le_bytes());
+        cases.push((foreign, "another mtr version"));
+        for (bytes, why) in cases {
+            std::fs::write(&file, bytes).unwrap();
+            let (state, warning) = store.load();
+            assert!(state.tasks.is_empty() && state.files.is_empty());
+            assert!(
+                warning.as_deref().is_some_and(|w| w.contains(why)),
+                "{warning:?} lacks {why}"
+            );
+        }
+        // A commit over a corrupt file starts afresh.
+        store.commit(&update).unwrap();
+        assert_eq!(load(&store).tasks["t"], update.set["t"]);
+    }
+
+    #[test]
+    fn decoding_survives_any_corruption_behind_a_valid_checksum() {
+        let (_dir, store) = store();
+        let mut update = Update::default();
+        let inputs: Vec<_> = (0..40).map(|i| (path(i), digest(i as u64), false)).collect();
+        update.set.insert("t".into(), record(1, inputs));
+        update.files = (0..40).map(|i| (path(i), fe(i as u64))).collect();
+        store.commit(&update).unwrap();
+        let good = std::fs::read(store.dir().join("state")).unwrap();
+        // Flip each body byte, then fix the checksum: decoding must fail
+        // cleanly or give some state, never panic.
+        for i in 44..good.len() {
+            let mut b = good.clone();
+            b[i] ^= 0xff;
+            let sum = blake3::hash(&b[44..]);
+            b[12..44].copy_from_slice(sum.as_bytes());
+            if let Ok(state) = codec::decode(Arc::new(b)) {
+                for rec in state.tasks.values() {
+                    let _ = rec.parts.inputs.len();
+                }
+                let _ = state.files.entries();
+                let _ = state.files.get(&path(3));
+            }
+        }
+    }
+
+    #[test]
+    fn lazy_parts_behave_like_parts() {
+        let p = Parts {
+            inputs: vec![("a".into(), [1; 32], true)],
+            ..Parts::default()
+        };
+        let lazy: LazyParts = p.clone().into();
+        assert_eq!(*lazy, p);
+        assert_eq!(lazy.clone(), lazy);
+        assert_eq!(LazyParts::default().inputs.len(), 0);
     }
 }

@@ -81,12 +81,12 @@ class SpoolTest(unittest.TestCase):
         thread.start()
         try:
             self.drop("late.json", {"clips": [12, 12]})
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + 60
             while not (self.spool.outbox / "late.txt").exists() and time.monotonic() < deadline:
                 time.sleep(0.02)
         finally:
             stop.set()
-            thread.join(10)
+            thread.join(60)
         self.assertFalse(thread.is_alive())
         self.assertIn("style calm", (self.spool.outbox / "late.txt").read_text())
         self.assertTrue(worker.is_healthy(heartbeat, max_age=60)[0])
