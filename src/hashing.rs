@@ -48,7 +48,7 @@ const BUF: usize = 64 * 1024;
 /// in the cache by one forward pass.
 pub fn hash_entries(root: &Path, entries: &[Entry], cache: &StatCache) -> Result<Hashed, InputError> {
     let mut hashes = vec![[0u8; 32]; entries.len()];
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = crate::walk::parallelism();
     // Comparing stats is cheap, but 100,000 of them are worth two threads.
     let parts = if entries.len() >= PARALLEL_CHECK { threads } else { 1 };
     let chunk = entries.len().div_ceil(parts).max(1);

@@ -14,7 +14,7 @@
 
 use std::cmp::Ordering;
 use std::path::Path;
-use std::sync::{Condvar, Mutex};
+use std::sync::{Condvar, Mutex, OnceLock};
 
 use globset::GlobSet;
 
@@ -78,10 +78,7 @@ pub fn walk(root: &Path, tops: Vec<Top>, rules: &Rules, extra: Vec<Entry>) -> Re
         }),
         wake: Condvar::new(),
     };
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(MAX_THREADS);
+    let threads = parallelism().min(MAX_THREADS);
     let mut dirs: Vec<(usize, DirOut)> = std::thread::scope(|s| {
         let mut helpers = Vec::new();
         let mut mine = Vec::new();
@@ -132,6 +129,14 @@ pub fn walk(root: &Path, tops: Vec<Top>, rules: &Rules, extra: Vec<Entry>) -> Re
     }
     out.extend(extra);
     Ok(out)
+}
+
+/// The number of CPUs to use, looked up once: `available_parallelism`
+/// reads cgroup files on every call (40% of a no-op over 1,000 tasks
+/// when each task asked again).
+pub(crate) fn parallelism() -> usize {
+    static CPUS: OnceLock<usize> = OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
 }
 
 fn stitch(dirs: &mut [Option<DirOut>], slot: usize, out: &mut Vec<Entry>) {

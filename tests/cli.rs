@@ -15,6 +15,7 @@ mod cli {
     mod exit_status;
     mod listing;
     mod parallel;
+    mod reliability;
     mod templates;
     mod up_to_date;
 }

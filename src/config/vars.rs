@@ -46,6 +46,9 @@ pub struct Missing {
     pub detail: String,
 }
 
+/// How deep variables may refer to variables (`a` uses `b` uses `c`...).
+const MAX_NESTING: usize = 100;
+
 /// The variables of one invocation.
 #[derive(Debug)]
 pub struct Vars {
@@ -130,6 +133,17 @@ impl Vars {
             return Err(Missing {
                 name: name.into(),
                 detail: "it refers to itself".into(),
+            });
+        }
+        if stack.len() >= MAX_NESTING {
+            // Deeper than any real config: stop before the recursion
+            // (one level per variable) runs out of stack.
+            return Err(Missing {
+                name: name.into(),
+                detail: format!(
+                    "variables refer to variables more than {MAX_NESTING} levels deep (`{}` → …)",
+                    stack[0]
+                ),
             });
         }
         stack.push(name.to_string());

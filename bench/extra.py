@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""The scenarios of mtr's benchmark that the shared peer harness does not
+cover (called by bench/run.sh after it):
+
+  memory     peak RSS (/usr/bin/time) of a no-op and a cold run at the
+             largest N, next to the peers' no-op
+  state      how long loading `.mtr/state` takes inside a no-op run at the
+             largest N (perf samples in `Store::load` x task-clock) and how
+             big the file is
+  commands   what running the step's command and hashing the changed file
+             cost on their own (`touch`, `b3sum` of the mutated file), to
+             judge the "1 input changed" target
+  many       1,000 tasks in 10 layers, 10 own input files each: no-op vs
+             `git status -uno` and ninja, and every task run (`true`,
+             `-B -j 2`) vs ninja running the same graph
+
+Timing uses the shared harness's interleaved hyperfine rounds.  Output: one
+JSON file (--out) that bench/report.py turns into docs/benchmarks.md.
+"""
+import argparse
+import collections
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+
+def log(msg):
+    print(f"[extra {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def sh(cmd, cwd=None, env=None):
+    return subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          check=False).stdout.decode(errors="replace")
+
+
+def max_rss_kb(argv, cwd, env, prepare=None):
+    """Peak RSS of one run, in KB (GNU time's %M)."""
+    if prepare:
+        subprocess.run(prepare, cwd=cwd, env=env, check=False, stdout=subprocess.DEVNULL)
+    out = subprocess.run(["/usr/bin/time", "-f", "RSS %M", *argv], cwd=cwd, env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False).stderr.decode()
+    m = re.findall(r"RSS (\d+)", out)
+    return int(m[-1]) if m else None
+
+
+def memory(tree, mtr, peers, env, runs):
+    log(f"memory: {tree}")
+    out = {}
+    cold = ["rm", "-rf", ".mtr", ".stamp-mtr"]
+    subprocess.run([mtr, "stamp"], cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cases = [("mtr no-op", [mtr, "stamp"], None), ("mtr cold", [mtr, "stamp"], cold)]
+    for p in peers:
+        if p.id in ("ninja", "make-list", "task-checksum", "git-status-uno", "find-stat") and not p.missing:
+            cases.append((p.id + " no-op", p.argv, None))
+    for name, argv, prep in cases:
+        vals = [v for v in (max_rss_kb(argv, tree, env, prep) for _ in range(1 if prep else runs)) if v]
+        out[name] = statistics.median(vals) if vals else None
+    # leave mtr's state in place for the next steps
+    subprocess.run([mtr, "stamp"], cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return out
+
+
+def state_load(tree, mtr, env, runs):
+    """CPU ms spent in `Store::load` during a no-op, from perf samples."""
+    log(f"state load: {tree}")
+    st = os.path.join(tree, ".mtr", "state")
+    res = {"state_bytes": os.path.getsize(st) if os.path.exists(st) else None}
+    if not shutil.which("perf"):
+        res["error"] = "perf not installed"
+        return res
+    data = os.path.join(tree, ".bench", "perf.data")
+    shares, clocks = [], []
+    for _ in range(runs):
+        rec = subprocess.run(["perf", "record", "-q", "-F", "15000", "--call-graph", "dwarf,16384", "-o", data,
+                              mtr, "stamp"], cwd=tree, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, check=False)
+        if rec.returncode != 0:
+            res["error"] = "perf record failed: " + rec.stderr.decode(errors="replace").strip()[-200:]
+            return res
+        rep = sh(["perf", "report", "-i", data, "--children", "--sort", "sym", "--stdio", "-g", "none"], cwd=tree)
+        m = re.search(r"^\s*([\d.]+)%\s+[\d.]+%\s+\[\.\]\s+mtr::state::store::Store::load\s*$", rep, re.M)
+        shares.append(float(m.group(1)) if m else 0.0)
+        stat = sh(["perf", "stat", "-x", ",", "-e", "task-clock", mtr, "stamp"], cwd=tree, env=env)
+        m = re.search(r"^([\d.]+),msec,task-clock", stat, re.M)
+        if m:
+            clocks.append(float(m.group(1)))
+    try:
+        os.remove(data)
+    except OSError:
+        pass
+    if shares and clocks:
+        res["load_share_pct"] = statistics.median(shares)
+        res["task_clock_ms"] = statistics.median(clocks)
+        res["load_cpu_ms"] = res["load_share_pct"] / 100 * res["task_clock_ms"]
+    return res
+
+
+def samples_of(outs):
+    pooled = collections.defaultdict(list)
+    for out in outs:
+        for pid, d in out.items():
+            pooled[pid] += d["times"]
+    return {pid: {"median": statistics.median(t), "min": min(t), "max": max(t), "n": len(t)}
+            for pid, t in pooled.items() if t}
+
+
+def rounds(bench, tree, peers, scenario, runs, warmup, nrounds, rawdir, env, logf):
+    outs = []
+    for r in range(nrounds):
+        k = r % len(peers)
+        order = peers[k:] + peers[:k]
+        out_json = os.path.join(rawdir, f"{os.path.basename(tree)}-{scenario}-r{r}.json")
+        outs.append(bench.run_hyperfine(tree, order, scenario, runs, warmup, out_json, env, logf))
+    return samples_of(outs)
+
+
+def commands(bench, tree, env, rawdir, logf, quick):
+    """The step's command and the hash of the mutated file, alone."""
+    log(f"commands: {tree}")
+    target = open(os.path.join(tree, ".bench", "mutate_target")).read().strip()
+    b3 = bench.B3SUM
+    peers = [bench.Peer("touch", "touch .stamp-probe", ["touch", ".stamp-probe"], kind="floor")]
+    if b3:
+        peers.append(bench.Peer("b3sum-1", "b3sum of the mutated file",
+                                [b3, "--no-names", "--no-mmap", "--num-threads", "1", target], kind="floor"))
+    res = rounds(bench, tree, peers, "noop", 5 if quick else 20, 2, 1 if quick else 3, rawdir, env, logf)
+    try:
+        os.remove(os.path.join(tree, ".stamp-probe"))
+    except OSError:
+        pass
+    return res
+
+
+def many(bench, tree, mtr, env, rawdir, logf, quick):
+    log(f"many tasks: {tree}")
+    names = open(os.path.join(tree, ".bench", "tasks.txt")).read().split()
+    ninja = bench.NINJA
+    # First runs: mtr records every task, ninja builds its stamps.
+    subprocess.run([mtr, "-q", "all"], cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = sh([mtr, "all"], cwd=tree, env=env).strip().splitlines()
+    noop = [bench.Peer("mtr", "mtr all (up to date)", [mtr, "-q", "all"]),
+            bench.Peer("git-status-uno", "git status --porcelain -uno",
+                       [bench.GIT, "status", "--porcelain", "--untracked-files=no"], kind="floor")]
+    forced = [bench.Peer("mtr", "mtr -B -j 2 <1000 tasks>", [mtr, "-q", "-B", "-j", "2", *names])]
+    if ninja:
+        subprocess.run([ninja, "-f", "stamp.ninja", "all"], cwd=tree, env=env, stdout=subprocess.DEVNULL)
+        noop.append(bench.Peer("ninja", "ninja (touch stamps, up to date)", [ninja, "-f", "stamp.ninja", "all"]))
+        forced.append(bench.Peer("ninja", "ninja -j 2 (true, every edge)", [ninja, "-f", "true.ninja", "-j", "2", "all"]))
+    forced_out = sh([mtr, "-B", "-j", "2", *names], cwd=tree, env=env)
+    summary = forced_out.strip().splitlines()[-1] if forced_out.strip() else ""
+    res = {
+        "tasks": len(names),
+        "mtr_noop_summary": last[-1] if last else "",
+        "mtr_forced_summary": summary,
+        "noop": rounds(bench, tree, noop, "noop", 5 if quick else 10, 2, 1 if quick else 3, rawdir, env, logf),
+        "forced": rounds(bench, tree, forced, "forced", 2 if quick else 3, 1, 1 if quick else 3, rawdir, env, logf),
+    }
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shared", required=True, help="the shared bench directory (its lib/bench.py is reused)")
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--mtr", required=True)
+    ap.add_argument("--largest", required=True, help="workload name for memory and state load, e.g. gen-100000")
+    ap.add_argument("--mutate-trees", nargs="*", default=[])
+    ap.add_argument("--many", default=None, help="the many-tasks tree")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--quick", action="store_true", default=os.environ.get("QUICK") == "1")
+    args = ap.parse_args()
+    sys.path.insert(0, os.path.join(args.shared, "lib"))
+    import bench  # the shared harness: Peer, run_hyperfine, peer paths
+
+    env = dict(os.environ)
+    env.pop("CI", None)
+    env.update(GIT_CONFIG_GLOBAL="/dev/null", GIT_CONFIG_NOSYSTEM="1", LC_ALL="C", NO_COLOR="1")
+    rawdir = os.path.join(args.work, "raw", "extra-" + time.strftime("%Y%m%d-%H%M%S"))
+    os.makedirs(rawdir, exist_ok=True)
+    logf = open(os.path.join(rawdir, "hyperfine.log"), "w")
+    mtr = os.path.abspath(args.mtr)
+    trees = os.path.join(args.work, "trees")
+    largest = os.path.join(trees, args.largest)
+    n_inputs = json.load(open(os.path.join(largest, ".bench", "inputs.json")))["files"]
+    peers = bench.define_peers(n_inputs)
+    result = {"mtr_version": sh([mtr, "--version"]).strip(), "largest": args.largest}
+    runs = 1 if args.quick else 3
+    result["memory"] = memory(largest, mtr, peers, env, runs)
+    result["state"] = state_load(largest, mtr, env, runs)
+    result["commands"] = {}
+    for w in args.mutate_trees:
+        result["commands"][w] = commands(bench, os.path.join(trees, w), env, rawdir, logf, args.quick)
+    if args.many:
+        result["many"] = many(bench, os.path.join(trees, args.many), mtr, env, rawdir, logf, args.quick)
+    result["raw"] = os.path.relpath(rawdir, args.work)
+    with open(args.out, "w") as fh:
+        json.dump(result, fh, indent=1)
+    log(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
