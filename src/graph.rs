@@ -167,6 +167,19 @@ mod tests {
         assert_eq!(cycles, vec![s(&["a", "b", "c", "a"]), s(&["d", "d"])]);
     }
 
+    /// Regression: a recursive SCC search overflowed the stack here.
+    #[test]
+    fn a_chain_of_100000_nodes_does_not_overflow_the_stack() {
+        let n = 100_000;
+        let nodes: Vec<String> = (0..n).map(|i| format!("t{i}")).collect();
+        let mut edges: Vec<(String, String)> = (0..n - 1).map(|i| (nodes[i].clone(), nodes[i + 1].clone())).collect();
+        assert!(find_cycles(nodes.clone(), &edges).is_empty());
+        edges.push((nodes[n - 1].clone(), nodes[0].clone()));
+        let cycles = find_cycles(nodes, &edges);
+        assert_eq!(cycles.len(), 1);
+        assert_eq!(cycles[0].len(), n + 1);
+    }
+
     #[test]
     fn no_cycles_in_a_dag() {
         let edges = vec![

@@ -48,9 +48,12 @@ const BUF: usize = 64 * 1024;
 /// in the cache by one forward pass.
 pub fn hash_entries(root: &Path, entries: &[Entry], cache: &StatCache) -> Result<Hashed, InputError> {
     let mut hashes = vec![[0u8; 32]; entries.len()];
-    let threads = crate::walk::parallelism();
     // Comparing stats is cheap, but 100,000 of them are worth two threads.
-    let parts = if entries.len() >= PARALLEL_CHECK { threads } else { 1 };
+    let parts = if entries.len() >= PARALLEL_CHECK {
+        crate::walk::parallelism()
+    } else {
+        1
+    };
     let chunk = entries.len().div_ceil(parts).max(1);
     let misses: Vec<usize> = if parts > 1 {
         std::thread::scope(|s| {
@@ -72,8 +75,20 @@ pub fn hash_entries(root: &Path, entries: &[Entry], cache: &StatCache) -> Result
         check(entries, cache, &mut hashes, 0)
     };
     let bytes: u64 = misses.iter().map(|&i| entries[i].stat.size).sum();
+    // Opening `src/a.py` resolves fewer path components than
+    // `/home/me/project/src/a.py`: use relative paths from the root when
+    // it is the current directory (it usually is).
+    let cwd = if misses.is_empty() {
+        None
+    } else {
+        std::env::current_dir().ok()
+    };
+    let root = match cwd {
+        Some(d) if d == root => Path::new(""),
+        _ => root,
+    };
     let threads = if misses.len() >= PARALLEL_MIN || bytes >= PARALLEL_MIN_BYTES {
-        threads.min(misses.len())
+        crate::walk::parallelism().min(misses.len())
     } else {
         1
     };
@@ -177,8 +192,13 @@ fn hash_one(root: &Path, e: &Entry, buf: &mut [u8]) -> Result<FileEntry, InputEr
         let mut file = std::fs::File::open(&path).map_err(io)?;
         let before = Stat::of(&file.metadata().map_err(io)?);
         let mut h = blake3::Hasher::new();
-        loop {
-            let n = match file.read(buf) {
+        // Read as many bytes as the stat says, not until a read returns 0:
+        // one `read` less per file. A file that grows or shrinks meanwhile
+        // has another size (and ctime) afterwards and is read again.
+        let mut left = before.size;
+        while left > 0 {
+            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let n = match file.read(&mut buf[..want]) {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(io(e)),
@@ -187,9 +207,10 @@ fn hash_one(root: &Path, e: &Entry, buf: &mut [u8]) -> Result<FileEntry, InputEr
                 break;
             }
             h.update(&buf[..n]);
+            left -= n as u64;
         }
         let after = Stat::of(&file.metadata().map_err(io)?);
-        if before == after {
+        if before == after && left == 0 {
             return Ok(FileEntry {
                 stat: after,
                 hash: *h.finalize().as_bytes(),

@@ -8,7 +8,7 @@
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
 
-use globset::{Glob, GlobBuilder, GlobSetBuilder};
+use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
 use crate::walk::{self, Rules, Top};
 
@@ -141,13 +141,16 @@ pub fn resolve(root: &Path, patterns: &[String], want_empty: bool) -> Result<Res
     let mut all_under: Vec<String> = Vec::new();
     let mut literals: Vec<String> = Vec::new();
     let mut globs: Vec<String> = Vec::new();
+    let (mut has_excludes, mut has_prune) = (false, false);
     for raw in patterns {
         if let Some(neg) = raw.strip_prefix('!') {
             let p = clean(neg);
             excludes.add(build(p).map_err(|e| InputError::Glob(raw.clone(), e))?);
+            has_excludes = true;
             // `dir/**` excluded: skip walking `dir` at all.
             if let Some(dir) = p.strip_suffix("/**") {
                 prune.add(build(dir).map_err(|e| InputError::Glob(raw.clone(), e))?);
+                has_prune = true;
             }
             continue;
         }
@@ -166,15 +169,20 @@ pub fn resolve(root: &Path, patterns: &[String], want_empty: bool) -> Result<Res
         bases.push(base);
         globs.push(p.to_string());
     }
-    let includes = includes
-        .build()
-        .map_err(|e| InputError::Glob(patterns.join(" "), e.to_string()))?;
-    let excludes = excludes
-        .build()
-        .map_err(|e| InputError::Glob(patterns.join(" "), e.to_string()))?;
-    let prune = prune
-        .build()
-        .map_err(|e| InputError::Glob(patterns.join(" "), e.to_string()))?;
+    // Building a glob set costs more than walking a small tree (it sets
+    // up Aho-Corasick and regex matchers), so skip the sets nothing will
+    // consult: no excludes, or only `dir/**` includes, which the walk
+    // answers by itself.
+    let only_all_under = all_under.len() == globs.len();
+    let finish = |b: GlobSetBuilder, needed: bool| match needed {
+        false => Ok(GlobSet::empty()),
+        true => b
+            .build()
+            .map_err(|e| InputError::Glob(patterns.join(" "), e.to_string())),
+    };
+    let includes = finish(includes, want_empty || !only_all_under)?;
+    let excludes = finish(excludes, has_excludes)?;
+    let prune = finish(prune, has_prune)?;
     let mut res = Resolution::default();
     let mut files: Vec<Entry> = Vec::new();
     let mut dirs: Vec<String> = Vec::new();
@@ -254,6 +262,37 @@ pub fn resolve(root: &Path, patterns: &[String], want_empty: bool) -> Result<Res
     }
     res.files = out;
     Ok(res)
+}
+
+/// The first of `entries` whose file no longer has the stat it had (or
+/// no longer exists), checked on every CPU: after a task ran, a changed
+/// input means the run must not be recorded against the content hashed
+/// before it. 100,000 `lstat` calls take ~0.2 s on one thread.
+pub fn first_changed<'a>(root: &Path, entries: &'a [Entry]) -> Option<&'a str> {
+    // Shorter paths to resolve when the root is the current directory.
+    let cwd = std::env::current_dir().ok();
+    let root = match cwd {
+        Some(d) if d == root => Path::new(""),
+        _ => root,
+    };
+    let changed = |part: &'a [Entry]| {
+        part.iter()
+            .find(|e| std::fs::symlink_metadata(root.join(&e.rel)).map(|m| Stat::of(&m)).ok() != Some(e.stat))
+            .map(|e| e.rel.as_str())
+    };
+    let threads = if entries.len() >= 4096 { walk::parallelism() } else { 1 };
+    if threads < 2 {
+        return changed(entries);
+    }
+    let chunk = entries.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = entries
+            .chunks(chunk)
+            .map(|part| s.spawn(move || changed(part)))
+            .collect();
+        // In path order: the first chunk that found one names it.
+        handles.into_iter().find_map(|h| h.join().unwrap_or(Some(".")))
+    })
 }
 
 /// An entry for a path found without a directory walk.
@@ -506,5 +545,19 @@ mod tests {
         if std::thread::available_parallelism().is_ok_and(|n| n.get() > 1) {
             assert!(walk::HELPERS_STARTED.load(std::sync::atomic::Ordering::Relaxed) > 0);
         }
+    }
+
+    #[test]
+    fn first_changed_names_the_first_changed_input() {
+        let names: Vec<String> = (0..5000).map(|i| format!("d{}/f{i:05}", i % 10)).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let t = tree(&refs);
+        let es = resolve(t.path(), &["**".into()], false).unwrap().files;
+        assert_eq!(first_changed(t.path(), &es), None);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(t.path().join("d7/f04007"), "changed").unwrap();
+        std::fs::remove_file(t.path().join("d9/f04999")).unwrap();
+        assert_eq!(first_changed(t.path(), &es), Some("d7/f04007"));
+        assert_eq!(first_changed(t.path(), &es[..10]), None);
     }
 }

@@ -78,15 +78,15 @@ pub fn walk(root: &Path, tops: Vec<Top>, rules: &Rules, extra: Vec<Entry>) -> Re
         }),
         wake: Condvar::new(),
     };
-    let threads = parallelism().min(MAX_THREADS);
     let mut dirs: Vec<(usize, DirOut)> = std::thread::scope(|s| {
         let mut helpers = Vec::new();
         let mut mine = Vec::new();
         walker.work(&mut mine, &mut |seen, queued| {
-            if helpers.is_empty() && threads > 1 && seen >= SPAWN_AFTER && queued > 0 {
+            // Asked only now: finding out the CPU count reads cgroup files.
+            if helpers.is_empty() && seen >= SPAWN_AFTER && queued > 0 && parallelism() > 1 {
                 #[cfg(test)]
                 HELPERS_STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                for _ in 1..threads {
+                for _ in 1..parallelism().min(MAX_THREADS) {
                     helpers.push(s.spawn(|| {
                         let mut theirs = Vec::new();
                         walker.work(&mut theirs, &mut |_, _| {});

@@ -503,15 +503,30 @@ fn the_seeds_load() {
 /// templates. Each must finish (the watchdog aborts a hang) with a result.
 #[test]
 fn pathological_inputs_finish() {
+    // Smaller in a debug build, so `cargo test` stays quick.
+    let n = |full: usize| if cfg!(debug_assertions) { full / 5 } else { full };
     let mut cases: Vec<(String, String)> = Vec::new();
-    for depth in [1_000usize, 100_000] {
-        cases.push((format!("{depth} nested arrays"), format!("a = {}{}", "[".repeat(depth), "]".repeat(depth))));
+    for depth in [1_000, n(100_000)] {
+        cases.push((
+            format!("{depth} nested arrays"),
+            format!("a = {}{}", "[".repeat(depth), "]".repeat(depth)),
+        ));
         cases.push((format!("{depth} unclosed arrays"), format!("a = {}", "[".repeat(depth))));
-        cases.push((format!("{depth} nested inline tables"), format!("a = {}{}", "{ b = ".repeat(depth), "}".repeat(depth))));
-        cases.push((format!("{depth} dotted keys"), format!("{} = 1", vec!["a"; depth].join("."))));
-        cases.push((format!("{depth}-part header"), format!("[{}]", vec!["a"; depth].join("."))));
+        cases.push((
+            format!("{depth} nested inline tables"),
+            format!("a = {}{}", "{ b = ".repeat(depth), "}".repeat(depth)),
+        ));
+        cases.push((
+            format!("{depth} dotted keys"),
+            format!("{} = 1", vec!["a"; depth].join(".")),
+        ));
+        cases.push((
+            format!("{depth}-part header"),
+            format!("[{}]", vec!["a"; depth].join(".")),
+        ));
     }
     let mut chain = String::new();
+    // (5000 once overflowed the stack: petgraph's Tarjan recursed per task.)
     for i in 0..5000 {
         chain.push_str(&format!(
             "[tasks.t{i}]\ndeps = [\"t{n}\"]\nrun = \"echo {{{{ tasks.t{n}.hash }}}}\"\n",
@@ -531,13 +546,22 @@ fn pathological_inputs_finish() {
     }
     cases.push(("a cycle of 3000 variables".into(), vars));
     let mut errors = String::new();
-    for i in 0..20_000 {
+    for i in 0..n(20_000) {
         errors.push_str(&format!("[tasks.t{i}]\nbogus = 1\nrun = \"{{{{ nope{i} }}}}\"\n"));
     }
-    cases.push(("40000 errors".into(), errors));
-    cases.push(("100000 placeholders".into(), format!("[tasks.a]\nrun = \"{}\"\n", "{{ x }}".repeat(100_000))));
-    cases.push(("100000 `{{`".into(), format!("[tasks.a]\nrun = \"{}\"\n", "{{".repeat(100_000))));
-    cases.push(("100000 `{{{{ x`".into(), format!("[tasks.a]\nrun = \"{}\"\n", "{{{{ x".repeat(100_000))));
+    cases.push(("tens of thousands of errors".into(), errors));
+    cases.push((
+        "100000 placeholders".into(),
+        format!("[tasks.a]\nrun = \"{}\"\n", "{{ x }}".repeat(n(100_000))),
+    ));
+    cases.push((
+        "100000 `{{`".into(),
+        format!("[tasks.a]\nrun = \"{}\"\n", "{{".repeat(n(100_000))),
+    ));
+    cases.push((
+        "100000 `{{{{ x`".into(),
+        format!("[tasks.a]\nrun = \"{}\"\n", "{{{{ x".repeat(n(100_000))),
+    ));
     for (name, text) in &cases {
         watched(text, || {
             let root = Path::new("/nonexistent/mtr-fuzz");

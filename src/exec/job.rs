@@ -179,6 +179,9 @@ pub fn run(ctx: &Context, name: &str, deps: &DepState, cache: Option<&Arc<Cache>
             ..base
         };
     }
+    // From here on the task may change files: until this run's outcome is
+    // committed, a crash must not leave its old record standing.
+    ctx.store.begin(name);
     let cache = cache.filter(|_| cacheable(task));
     if let Some(c) = cache
         && reason != Reason::Forced

@@ -2,16 +2,16 @@
 //! a time, interactive tasks alone; stops on the first failure unless
 //! `-k`; on Ctrl-C stops every child process group before returning.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-
-use tokio::task::JoinSet;
 
 use super::Context;
 use super::job::{self, DepState, Outcome, Status};
 use super::process::{self, Signal};
 use crate::cache::Cache;
+use crate::config::Config;
+use crate::config::template::Ref;
 use crate::graph::Plan;
 use crate::render::Renderer;
 use crate::report::Counts;
@@ -81,19 +81,21 @@ impl RunResult {
     }
 }
 
-fn dep_state(plan: &Plan, name: &str, done: &HashMap<String, Outcome>) -> DepState {
+fn dep_state(config: &Config, plan: &Plan, name: &str, done: &HashMap<String, Outcome>) -> DepState {
     let mut s = DepState::default();
-    // `tasks.NAME.*` may name any task reached through deps, not only a
-    // direct one (all of them finished before this task starts).
-    let mut stack: Vec<&String> = plan.deps[name].iter().collect();
-    while let Some(d) = stack.pop() {
-        if !s.infos.contains_key(d) {
-            s.infos.insert(d.clone(), done[d].info.clone());
-            stack.extend(&plan.deps[d]);
+    // `tasks.NAME.*` may name any task reached through deps (all of them
+    // finished before this task starts); pass on only the ones it names.
+    for r in config.tasks[name].templates().into_iter().flat_map(|t| t.refs()) {
+        if let Ref::TaskHash(t) | Ref::TaskImage(t) = r
+            && let Some(t) = config.resolve_task(t)
+            && let Some(o) = done.get(t)
+        {
+            s.infos.insert(t.to_string(), o.info.clone());
         }
     }
     for d in &plan.deps[name] {
         let o = &done[d];
+        s.infos.insert(d.clone(), o.info.clone());
         if let Some(fp) = o.fingerprint {
             s.fingerprints.push((d.clone(), fp));
         }
@@ -112,7 +114,7 @@ pub fn dry_run(ctx: &Context, plan: &Plan) -> RunResult {
     let mut started = HashMap::new();
     for name in &plan.order {
         started.insert(name.clone(), start.elapsed());
-        let deps = dep_state(plan, name, &done);
+        let deps = dep_state(&ctx.config, plan, name, &done);
         let outcome = if let Some(bad) = plan.deps[name].iter().find(|d| !done[*d].status_ok()) {
             Outcome::not_run(format!("dependency `{bad}` would fail"))
         } else {
@@ -175,98 +177,134 @@ fn open_cache(ctx: &Context, plan: &Plan) -> Option<Arc<Cache>> {
     }
 }
 
+/// What the workers share: what is ready, running and done.
+struct Board {
+    /// Ready tasks by plan position, so declaration order breaks ties.
+    ready: BTreeSet<usize>,
+    /// Per task, how many of its deps have not finished.
+    waiting: Vec<usize>,
+    done: HashMap<String, Outcome>,
+    started: HashMap<String, Duration>,
+    running: usize,
+    interactive_running: bool,
+    /// No new task starts (a failure without `-k`, or an interrupt).
+    stop: bool,
+}
+
+struct Shared {
+    board: Mutex<Board>,
+    wake: Condvar,
+    /// Per task, the plan positions of its dependants.
+    dependants: Vec<Vec<usize>>,
+    index: HashMap<String, usize>,
+    start: Instant,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Board> {
+        self.board.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a finished task; dependants whose last dep it was become ready.
+    fn finish(&self, board: &mut Board, name: String, outcome: Outcome) {
+        for &j in &self.dependants[self.index[&name]] {
+            board.waiting[j] -= 1;
+            if board.waiting[j] == 0 {
+                board.ready.insert(j);
+            }
+        }
+        board.done.insert(name, outcome);
+    }
+}
+
+/// Runs the plan with `jobs` worker threads that take ready tasks from the
+/// board themselves (no hop through the event loop per task), while this
+/// loop handles signals and the live status line.
 async fn run_async(ctx: Arc<Context>, plan: &Plan, cache: Option<Arc<Cache>>) -> std::io::Result<RunResult> {
     let start = Instant::now();
     let mut signals = Signals::new()?;
-    let mut done: HashMap<String, Outcome> = HashMap::new();
-    let mut started: HashMap<String, Duration> = HashMap::new();
-    let mut pending: Vec<String> = plan.order.clone();
-    let mut running: JoinSet<(String, Outcome)> = JoinSet::new();
-    let mut interactive_running = false;
-    let mut stop = false;
+    let index: HashMap<String, usize> = plan.order.iter().enumerate().map(|(i, n)| (n.clone(), i)).collect();
+    let mut dependants: Vec<Vec<usize>> = vec![Vec::new(); plan.order.len()];
+    for (i, n) in plan.order.iter().enumerate() {
+        for d in &plan.deps[n] {
+            dependants[index[d]].push(i);
+        }
+    }
+    let waiting: Vec<usize> = plan.order.iter().map(|n| plan.deps[n].len()).collect();
+    let shared = Arc::new(Shared {
+        board: Mutex::new(Board {
+            ready: (0..plan.order.len()).filter(|i| waiting[*i] == 0).collect(),
+            waiting,
+            done: HashMap::new(),
+            started: HashMap::new(),
+            running: 0,
+            interactive_running: false,
+            stop: false,
+        }),
+        wake: Condvar::new(),
+        dependants,
+        index,
+        start,
+    });
+    let plan_arc = Arc::new(plan.clone());
+    let workers = ctx.options.jobs.max(1).min(plan.order.len().max(1));
+    let (exited_tx, mut exited) = tokio::sync::mpsc::unbounded_channel::<()>();
+    for _ in 0..workers {
+        let (ctx, plan, shared, cache, exited) = (
+            ctx.clone(),
+            plan_arc.clone(),
+            shared.clone(),
+            cache.clone(),
+            exited_tx.clone(),
+        );
+        std::thread::spawn(move || {
+            worker(&ctx, &plan, &shared, cache.as_ref());
+            let _ = exited.send(());
+        });
+    }
+    drop(exited_tx);
     let mut interrupted = None;
-    let jobs = ctx.options.jobs.max(1);
     let mut tick = tokio::time::interval(Duration::from_millis(LIVE_TICK_MS));
     let mut frame = 0usize;
-    loop {
-        if !stop && interrupted.is_none() {
-            let mut i = 0;
-            while i < pending.len() {
-                let name = pending[i].clone();
-                let deps = &plan.deps[&name];
-                if !deps.iter().all(|d| done.contains_key(d)) {
-                    i += 1;
-                    continue;
-                }
-                if let Some(bad) = deps.iter().find(|d| !done[*d].status.ok()) {
-                    let why = format!("dependency `{bad}` did not succeed");
-                    ctx.reporter.skipped(&name, &why);
-                    done.insert(name.clone(), Outcome::not_run(why));
-                    pending.remove(i);
-                    i = 0;
-                    continue;
-                }
-                let interactive = ctx.config.tasks[&name].interactive;
-                if interactive_running || running.len() >= jobs || (interactive && !running.is_empty()) {
-                    // An interactive task waits for the others, and nothing
-                    // new starts meanwhile so it gets its turn.
-                    if interactive {
-                        break;
-                    }
-                    i += 1;
-                    if running.len() >= jobs || interactive_running {
-                        break;
-                    }
-                    continue;
-                }
-                pending.remove(i);
-                interactive_running = interactive;
-                let state = dep_state(plan, &name, &done);
-                let c = ctx.clone();
-                let cache = cache.clone();
-                started.insert(name.clone(), start.elapsed());
-                running.spawn_blocking(move || {
-                    let outcome = job::run(&c, &name, &state, cache.as_ref());
-                    (name, outcome)
-                });
-            }
-        }
-        if running.is_empty() {
-            break;
-        }
+    let mut left = workers;
+    while left > 0 {
         tokio::select! {
-            joined = running.join_next() => {
-                let Some(joined) = joined else { continue };
-                let (name, outcome) = match joined {
-                    Ok(pair) => pair,
-                    Err(e) => return Err(std::io::Error::other(format!("a task panicked: {e}"))),
-                };
-                if ctx.config.tasks[&name].interactive {
-                    interactive_running = false;
+            gone = exited.recv() => {
+                match gone {
+                    Some(()) => left -= 1,
+                    None => break,
                 }
-                report(&ctx, &name, &outcome);
-                if !outcome.status.ok() && !ctx.options.keep_going {
-                    stop = true;
-                }
-                done.insert(name, outcome);
             }
             sig = signals.recv() => {
                 if let Some(sig) = sig {
                     interrupted = interrupted.or(Some(sig));
+                    shared.lock().stop = true;
+                    shared.wake.notify_all();
                 }
             }
             _ = tick.tick(), if ctx.reporter.live => {
                 frame += 1;
-                let now = start.elapsed();
-                let line = (!interactive_running)
-                    .then(|| live_line(&started, &done, now, frame))
+                let board = shared.lock();
+                let line = (!board.interactive_running)
+                    .then(|| live_line(&board.started, &board.done, start.elapsed(), frame))
                     .flatten();
+                drop(board);
                 ctx.reporter.set_live(line);
             }
         }
     }
     ctx.reporter.set_live(None);
-    for name in pending {
+    let mut board = shared.lock();
+    let mut done = std::mem::take(&mut board.done);
+    let started = std::mem::take(&mut board.started);
+    drop(board);
+    for name in plan
+        .order
+        .iter()
+        .filter(|n| !done.contains_key(*n))
+        .cloned()
+        .collect::<Vec<_>>()
+    {
         let why = if interrupted.is_some() {
             "interrupted"
         } else {
@@ -281,6 +319,69 @@ async fn run_async(ctx: Arc<Context>, plan: &Plan, cache: Option<Arc<Cache>>) ->
         took: start.elapsed(),
         started,
     })
+}
+
+/// One worker: take the next task it may start, run it, record it; until
+/// nothing is left (or the run stops).
+fn worker(ctx: &Context, plan: &Plan, shared: &Shared, cache: Option<&Arc<Cache>>) {
+    let jobs = ctx.options.jobs.max(1);
+    let mut board = shared.lock();
+    loop {
+        if board.stop || process::cancelled() {
+            board.stop = true;
+            shared.wake.notify_all();
+            return;
+        }
+        let Some(&i) = board.ready.first() else {
+            if board.running == 0 {
+                // Nothing ready and nothing running: the plan is finished.
+                shared.wake.notify_all();
+                return;
+            }
+            board = shared.wake.wait(board).unwrap_or_else(|e| e.into_inner());
+            continue;
+        };
+        let name = plan.order[i].clone();
+        if let Some(bad) = plan.deps[&name].iter().find(|d| !board.done[*d].status.ok()) {
+            let why = format!("dependency `{bad}` did not succeed");
+            ctx.reporter.skipped(&name, &why);
+            board.ready.remove(&i);
+            shared.finish(&mut board, name, Outcome::not_run(why));
+            continue;
+        }
+        let interactive = ctx.config.tasks[&name].interactive;
+        // An interactive task waits for the others, and nothing new starts
+        // meanwhile so it gets its turn.
+        if board.interactive_running || board.running >= jobs || (interactive && board.running > 0) {
+            board = shared.wake.wait(board).unwrap_or_else(|e| e.into_inner());
+            continue;
+        }
+        board.ready.remove(&i);
+        board.running += 1;
+        board.interactive_running = interactive;
+        board.started.insert(name.clone(), shared.start.elapsed());
+        let state = dep_state(&ctx.config, plan, &name, &board.done);
+        drop(board);
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job::run(ctx, &name, &state, cache)))
+            .unwrap_or_else(|_| Outcome {
+                status: Status::Failed {
+                    code: 1,
+                    message: "internal error: the task's job panicked".into(),
+                },
+                ..Outcome::not_run(String::new())
+            });
+        report(ctx, &name, &outcome);
+        board = shared.lock();
+        board.running -= 1;
+        if interactive {
+            board.interactive_running = false;
+        }
+        if !outcome.status.ok() && !ctx.options.keep_going {
+            board.stop = true;
+        }
+        shared.finish(&mut board, name, outcome);
+        shared.wake.notify_all();
+    }
 }
 
 /// How often the live status line is redrawn.

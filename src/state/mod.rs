@@ -1,6 +1,7 @@
 //! What mtr remembers between runs, in `.mtr/` at the project root.
 
 mod codec;
+pub mod journal;
 mod stat_cache;
 mod store;
 

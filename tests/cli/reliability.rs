@@ -135,8 +135,13 @@ fn kill_9_at_random_moments_never_leaves_a_stale_or_broken_state() {
     let token = format!("{}-{seed}", std::process::id());
     let (mut killed, mut completed, mut skips_checked) = (0, 0, 0);
     for trial in 0..trials {
-        for (file, stem) in [("src/a.txt", "a"), ("src/b.txt", "b"), ("src/c.txt", "c")] {
-            if rng.chance(35) {
+        // Flip one input (so something runs), sometimes more.
+        let flip = rng.below(3);
+        for (i, (file, stem)) in [("src/a.txt", "a"), ("src/b.txt", "b"), ("src/c.txt", "c")].into_iter().enumerate() {
+            if i as u64 == flip {
+                let now = p.read(file);
+                p.write(file, if now.ends_with("1\n") { &format!("{stem}2\n") } else { &format!("{stem}1\n") });
+            } else if rng.chance(30) {
                 p.write(file, &format!("{stem}{}\n", 1 + rng.below(2)));
             }
         }
@@ -146,8 +151,9 @@ fn kill_9_at_random_moments_never_leaves_a_stale_or_broken_state() {
         }
         let child = p.mtr(&args).env("MTR_CRASH_TOKEN", &token).spawn();
         let pid = Pid::from_raw(child.id() as i32);
-        // Up to a bit past a whole run, so some runs finish (and commit).
-        std::thread::sleep(Duration::from_millis(rng.below(700)));
+        // Up to a bit past a whole run (about 300 ms), so some runs finish
+        // and commit.
+        std::thread::sleep(Duration::from_millis(rng.below(400)));
         let _ = kill(pid, Signal::SIGKILL);
         let out = wait_with_timeout(child, p.root(), Duration::from_secs(60));
         if out.code == -1 {
@@ -210,7 +216,9 @@ fn twenty_concurrent_mtr_processes_keep_every_success() {
             "[tasks.t{i}]\ninputs = [\"src/{i}.txt\"]\nrun = \"cat src/{i}.txt > out/{i}.txt\"\n\n"
         ));
     }
-    config.push_str("[tasks.all]\ndeps = [\"t0\", \"t1\", \"t2\", \"t3\", \"t4\", \"t5\", \"t6\", \"t7\", \"t8\", \"t9\"]\n");
+    config.push_str(
+        "[tasks.all]\ndeps = [\"t0\", \"t1\", \"t2\", \"t3\", \"t4\", \"t5\", \"t6\", \"t7\", \"t8\", \"t9\"]\n",
+    );
     let mut p = Project::new().file("montage.toml", &config).dir("out");
     for i in 0..10 {
         p = p.file(&format!("src/{i}.txt"), &format!("{i}\n"));
@@ -241,7 +249,11 @@ fn twenty_concurrent_mtr_processes_keep_every_success() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     left.sort();
-    assert_eq!(left, [".gitignore", "lock", "state"], "no temporary files are left behind");
+    assert_eq!(
+        left,
+        [".gitignore", "lock", "state"],
+        "no temporary files are left behind"
+    );
 }
 
 /// Two tasks at once whose shells ignore the signal and keep a background
@@ -296,7 +308,10 @@ fn signal_stops_every_child_group(signal: nix::sys::signal::Signal, code: i32) {
     assert!(gone, "a child outlived mtr after {signal}\n{out}");
     // The shells ignore the signal: they only die of the SIGKILL that
     // follows the grace period (3 s).
-    assert!(took >= Duration::from_secs(2), "SIGKILL came only after the grace period ({took:?})");
+    assert!(
+        took >= Duration::from_secs(2),
+        "SIGKILL came only after the grace period ({took:?})"
+    );
     assert!(out.failed("one") && out.failed("two"), "{out}");
     let plan = p.run(&["--dry-run", "both"]);
     plan.success();
