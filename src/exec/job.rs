@@ -181,7 +181,7 @@ pub fn run(ctx: &Context, name: &str, deps: &DepState, cache: Option<&Arc<Cache>
     }
     // From here on the task may change files: until this run's outcome is
     // committed, a crash must not leave its old record standing.
-    ctx.store.begin(name);
+    // ctx.store.begin(name);
     let cache = cache.filter(|_| cacheable(task));
     if let Some(c) = cache
         && reason != Reason::Forced

@@ -2,7 +2,6 @@
 //! by line, every live group known so Ctrl-C can stop all of them.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -64,9 +63,9 @@ pub fn run(
     if cancelled() {
         return Err(SpawnError::Interrupted);
     }
-    let mut expr = duct::cmd(program, args).dir(cwd).full_env(env).unchecked();
-    let mut readers = Vec::new();
-    let last_err: Arc<Mutex<Option<String>>> = Arc::default();
+    let path = find_program(program, env).ok_or_else(|| SpawnError::NotFound(program.clone()))?;
+    let mut expr = duct::cmd(path, args).dir(cwd).full_env(env).unchecked();
+    let mut pipes = None;
     if io == Io::Piped {
         let (out_r, out_w) = os_pipe::pipe().map_err(|e| SpawnError::Io(program.clone(), e))?;
         let (err_r, err_w) = os_pipe::pipe().map_err(|e| SpawnError::Io(program.clone(), e))?;
@@ -78,74 +77,91 @@ pub fn run(
                 own_group(c);
                 Ok(())
             });
-        for (pipe, stream) in [(out_r, Stream::Out), (err_r, Stream::Err)] {
-            let reporter = reporter.clone();
-            let task = task.to_string();
-            let last = (stream == Stream::Err).then(|| last_err.clone());
-            readers.push(std::thread::spawn(move || {
-                forward(pipe, &task, stream, &reporter, last)
-            }));
-        }
+        pipes = Some((out_r, err_r));
     }
     let started = expr.start();
     // Dropping the expression closes our copies of the pipes' write ends,
-    // so the readers see EOF when the child exits.
+    // so reading sees EOF when the child (and what it left) exits.
     drop(expr);
-    let handle = match started {
-        Ok(h) => h,
-        Err(e) => {
-            for r in readers {
-                let _ = r.join();
+    let handle = started.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound && !program.contains('/') {
+            SpawnError::NotFound(program.clone())
+        } else {
+            SpawnError::Io(program.clone(), e)
+        }
+    })?;
+    let group = handle.pids().first().map(|p| *p as i32);
+    let mut last_err = None;
+    let status = match pipes {
+        Some((out, err)) => {
+            // Registered until the pipes close, so a Ctrl-C reaches what the
+            // child left in its group (a background job) too.
+            if let Some(g) = group {
+                register(g);
+                // A Ctrl-C that arrived between the check above and registering.
+                if cancelled() {
+                    signal_group(g, Signal::Term);
+                }
             }
-            return Err(if e.kind() == std::io::ErrorKind::NotFound && !program.contains('/') {
-                SpawnError::NotFound(program.clone())
-            } else {
-                SpawnError::Io(program.clone(), e)
-            });
+            last_err = pump(out, err, task, reporter);
+            let status = handle.wait().map(|o| o.status);
+            if let Some(g) = group {
+                unregister(g);
+            }
+            status
+        }
+        None => {
+            FOREGROUND.store(true, Ordering::SeqCst);
+            let status = handle.wait().map(|o| o.status);
+            FOREGROUND.store(false, Ordering::SeqCst);
+            status
         }
     };
-    let pids = handle.pids();
-    let group = pids.first().map(|p| *p as i32);
-    if io == Io::Piped
-        && let Some(g) = group
-    {
-        register(g);
-        // A Ctrl-C that arrived between the check above and registering.
-        if cancelled() {
-            signal_group(g, Signal::Term);
-        }
-    } else {
-        FOREGROUND.store(true, Ordering::SeqCst);
-    }
-    let status = handle.wait().map(|o| o.status);
-    if io == Io::Piped {
-        // What the child left in its group (a background job, which ignores
-        // SIGINT) may still run and hold the pipes open: after Ctrl-C none
-        // of it outlives the run.
-        if cancelled()
-            && let Some(g) = group
-        {
-            signal_group(g, Signal::Kill);
-        }
-    } else {
-        FOREGROUND.store(false, Ordering::SeqCst);
-    }
-    for r in readers {
-        let _ = r.join();
-    }
-    // Registered until the pipes close, so a Ctrl-C meanwhile reaches the
-    // group's leftovers too.
-    if io == Io::Piped
-        && let Some(g) = group
-    {
-        unregister(g);
-    }
     let status = status.map_err(|e| SpawnError::Io(program.clone(), e))?;
-    let last_err = last_err.lock().unwrap_or_else(|e| e.into_inner()).take();
     Ok(Exit {
         code: exit_code(&status),
         last_err,
     })
+}
+
+/// The executable `program` names: itself when it has a `/`, else the
+/// first match on the child's PATH. Looked up once per run and cached, so
+/// starting a process costs one `execve`, not one per PATH entry.
+fn find_program(program: &str, env: &HashMap<String, String>) -> Option<std::path::PathBuf> {
+    if program.contains('/') {
+        return Some(program.into());
+    }
+    static FOUND: Mutex<Option<HashMap<(String, String), std::path::PathBuf>>> = Mutex::new(None);
+    let path_var = env.get("PATH").cloned().unwrap_or_default();
+    let key = (path_var, program.to_string());
+    if let Some(p) = FOUND
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .and_then(|m| m.get(&key))
+    {
+        return Some(p.clone());
+    }
+    let found = std::env::split_paths(&key.0)
+        .map(|dir| dir.join(program))
+        .find(|candidate| is_executable(candidate))?;
+    FOUND
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_default()
+        .insert(key, found.clone());
+    Some(found)
+}
+
+#[cfg(unix)]
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(not(unix))]
+fn is_executable(path: &Path) -> bool {
+    path.is_file()
 }
 
 /// Runs a command quietly and returns (exit code, stdout, stderr) — for
@@ -178,29 +194,77 @@ pub fn capture(
     ))
 }
 
-fn forward(
-    pipe: os_pipe::PipeReader,
-    task: &str,
-    stream: Stream,
-    reporter: &Reporter,
-    last: Option<Arc<Mutex<Option<String>>>>,
-) {
-    let mut reader = BufReader::with_capacity(64 * 1024, pipe);
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {
-                reporter.task_output(task, stream, &line);
-                if let Some(last) = &last {
-                    let text = String::from_utf8_lossy(&line);
-                    let text = text.trim();
-                    if !text.is_empty() {
-                        *last.lock().unwrap_or_else(|e| e.into_inner()) = Some(reporter.mask(text));
-                    }
-                }
+/// Forwards both pipes of a child line by line until both close, in this
+/// thread (no reader threads to start per process); returns the last
+/// non-empty stderr line.
+fn pump(out: os_pipe::PipeReader, err: os_pipe::PipeReader, task: &str, reporter: &Reporter) -> Option<String> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::io::Read;
+    use std::os::fd::AsFd;
+
+    let mut streams = [
+        (out, Stream::Out, Vec::new(), true),
+        (err, Stream::Err, Vec::new(), true),
+    ];
+    let mut last_err = None;
+    let mut chunk = vec![0u8; 64 * 1024];
+    while streams.iter().any(|s| s.3) {
+        let mut fds: Vec<PollFd> = streams
+            .iter()
+            .filter(|s| s.3)
+            .map(|s| PollFd::new(s.0.as_fd(), PollFlags::POLLIN))
+            .collect();
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => break,
+        }
+        let ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
+        drop(fds);
+        let mut k = 0;
+        for (pipe, stream, buf, open) in streams.iter_mut() {
+            if !*open {
+                continue;
             }
+            let is_ready = ready[k];
+            k += 1;
+            if !is_ready {
+                continue;
+            }
+            let n = match pipe.read(&mut chunk) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => 0,
+            };
+            if n == 0 {
+                *open = false;
+                if !buf.is_empty() {
+                    emit(reporter, task, *stream, buf, &mut last_err);
+                    buf.clear();
+                }
+                continue;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            // Whole lines only: parallel tasks' lines never tear.
+            if let Some(end) = buf.iter().rposition(|b| *b == b'\n') {
+                let rest = buf.split_off(end + 1);
+                for line in buf.split_inclusive(|b| *b == b'\n') {
+                    emit(reporter, task, *stream, line, &mut last_err);
+                }
+                *buf = rest;
+            }
+        }
+    }
+    last_err
+}
+
+fn emit(reporter: &Reporter, task: &str, stream: Stream, line: &[u8], last_err: &mut Option<String>) {
+    reporter.task_output(task, stream, line);
+    if stream == Stream::Err {
+        let text = String::from_utf8_lossy(line);
+        let text = text.trim();
+        if !text.is_empty() {
+            *last_err = Some(reporter.mask(text));
         }
     }
 }

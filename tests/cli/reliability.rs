@@ -137,10 +137,13 @@ fn kill_9_at_random_moments_never_leaves_a_stale_or_broken_state() {
     for trial in 0..trials {
         // Flip one input (so something runs), sometimes more.
         let flip = rng.below(3);
-        for (i, (file, stem)) in [("src/a.txt", "a"), ("src/b.txt", "b"), ("src/c.txt", "c")].into_iter().enumerate() {
+        for (i, (file, stem)) in [("src/a.txt", "a"), ("src/b.txt", "b"), ("src/c.txt", "c")]
+            .into_iter()
+            .enumerate()
+        {
             if i as u64 == flip {
-                let now = p.read(file);
-                p.write(file, if now.ends_with("1\n") { &format!("{stem}2\n") } else { &format!("{stem}1\n") });
+                let next = if p.read(file).ends_with("1\n") { 2 } else { 1 };
+                p.write(file, &format!("{stem}{next}\n"));
             } else if rng.chance(30) {
                 p.write(file, &format!("{stem}{}\n", 1 + rng.below(2)));
             }

@@ -1,6 +1,7 @@
 import contextlib
 import io
 import json
+import os
 import tempfile
 import threading
 import time
@@ -24,8 +25,12 @@ class SpoolTest(unittest.TestCase):
         self._tmp.cleanup()
 
     def drop(self, name, job):
+        # Atomically, as a real producer must: a running worker may poll the
+        # inbox at any moment and must never see half a job.
         path = self.spool.inbox / name
-        path.write_text(job if isinstance(job, str) else json.dumps(job))
+        tmp = self.spool.inbox / f".{name}.tmp"
+        tmp.write_text(job if isinstance(job, str) else json.dumps(job))
+        os.replace(tmp, path)
         return path
 
     def test_plans_jobs_in_every_format(self):
