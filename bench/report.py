@@ -229,9 +229,10 @@ def main():
     for k, v in meta["versions"].items():
         if k != "mtr":
             a(f"- {k}: `{v}`")
-    bad = [s for s in peers.get("install_status", []) if "FAILED" in s or "MISSING" in s]
+    bad = sorted({s.split(":")[0] for s in peers.get("install_status", []) if "FAILED" in s or "MISSING" in s})
     if bad:
-        a(f"- not measured (could not be installed here): {'; '.join(bad)}")
+        a(f"- not measured, could not be installed here (see `bench/work/peers/install-status.txt`): "
+          f"{', '.join(bad)}")
     a("")
     a("## Reproduce")
     a("")

@@ -62,7 +62,7 @@ fn walk(
     for entry in entries {
         let entry = entry.map_err(|e| io_err(&root_rel(rel), e))?;
         let name = entry.file_name();
-        let name = name.to_string_lossy();
+        let name = crate::inputs::name_key(&name);
         let child = if rel.is_empty() {
             name.to_string()
         } else {
@@ -82,7 +82,7 @@ fn walk(
         if ignore.is_excluded(&child) {
             continue;
         }
-        let path = root.join(&project_rel);
+        let path = root.join(crate::inputs::key_path(&project_rel));
         let m = std::fs::symlink_metadata(&path).map_err(|e| io_err(&project_rel, e))?;
         let link = if m.file_type().is_symlink() {
             Some(std::fs::read_link(&path).map_err(|e| io_err(&project_rel, e))?)

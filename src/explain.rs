@@ -40,7 +40,11 @@ fn list(kind: &str, paths: &[String]) -> Option<String> {
     if paths.is_empty() {
         return None;
     }
-    let named: Vec<String> = paths.iter().take(SHOWN).map(|p| format!("`{p}`")).collect();
+    let named: Vec<String> = paths
+        .iter()
+        .take(SHOWN)
+        .map(|p| format!("`{}`", crate::inputs::display_key(p)))
+        .collect();
     let more = paths.len().saturating_sub(SHOWN);
     let tail = if more > 0 {
         format!(" and {more} more")
@@ -81,8 +85,12 @@ impl fmt::Display for Reason {
                 .collect();
                 write!(f, "inputs changed: {}", parts.join("; "))
             }
-            Reason::OutputMissing(p) => write!(f, "output `{p}` missing"),
-            Reason::OutputChanged(p) => write!(f, "output `{p}` changed since the last run"),
+            Reason::OutputMissing(p) => write!(f, "output `{}` missing", crate::inputs::display_key(p)),
+            Reason::OutputChanged(p) => write!(
+                f,
+                "output `{}` changed since the last run",
+                crate::inputs::display_key(p)
+            ),
             Reason::ImageMissing(r) => write!(f, "image `{r}` no longer exists"),
             Reason::DepWouldRun(d) => write!(f, "dependency `{d}` would run"),
             Reason::Other(s) => f.write_str(s),

@@ -183,9 +183,9 @@ fn link_hash(target: &Path) -> Digest {
 /// pair still describes the file that was read (and the next walk sees
 /// another inode).
 fn hash_one(root: &Path, e: &Entry, buf: &mut [u8]) -> Result<FileEntry, InputError> {
-    let path = root.join(&e.rel);
+    let path = root.join(crate::inputs::key_path(&e.rel));
     let io = |source| InputError::Io {
-        path: e.rel.clone(),
+        path: crate::inputs::display_key(&e.rel).into_owned(),
         source,
     };
     for _ in 0..3 {
@@ -218,7 +218,7 @@ fn hash_one(root: &Path, e: &Entry, buf: &mut [u8]) -> Result<FileEntry, InputEr
         }
     }
     Err(InputError::Io {
-        path: e.rel.clone(),
+        path: crate::inputs::display_key(&e.rel).into_owned(),
         source: std::io::Error::other("it kept changing while it was being hashed"),
     })
 }

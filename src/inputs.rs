@@ -5,6 +5,8 @@
 //! hashed by its target path), and `.git/` and the root's `.mtr/` are
 //! never entered.
 
+use std::borrow::Cow;
+use std::ffi::OsStr;
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
 
@@ -20,6 +22,61 @@ pub struct Entry {
     pub stat: Stat,
     /// For a symlink, the path it points to (hashed instead of content).
     pub link: Option<PathBuf>,
+}
+
+/// A file name as it appears in an [`Entry`]'s `rel`: the name itself when
+/// it is UTF-8 (nearly always), else with each byte that is not part of
+/// valid UTF-8 written as NUL and two hex digits. No real name holds a NUL,
+/// so two names never share a key, and [`key_path`] turns a key back into
+/// the name (a lossy conversion would do neither).
+pub fn name_key(name: &OsStr) -> Cow<'_, str> {
+    if let Some(s) = name.to_str() {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::new();
+    for chunk in name.as_encoded_bytes().utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\0{b:02x}"));
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The relative path that a `rel` key names (see [`name_key`]).
+pub fn key_path(key: &str) -> Cow<'_, Path> {
+    if !key.contains('\0') {
+        return Cow::Borrowed(Path::new(key));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStringExt;
+        let mut bytes = Vec::with_capacity(key.len());
+        let mut rest = key;
+        while let Some(at) = rest.find('\0') {
+            bytes.extend_from_slice(&rest.as_bytes()[..at]);
+            match rest.get(at + 1..at + 3).and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                Some(b) => {
+                    bytes.push(b);
+                    rest = &rest[at + 3..];
+                }
+                None => rest = &rest[at + 1..],
+            }
+        }
+        bytes.extend_from_slice(rest.as_bytes());
+        Cow::Owned(PathBuf::from(std::ffi::OsString::from_vec(bytes)))
+    }
+    #[cfg(not(unix))]
+    Cow::Borrowed(Path::new(key))
+}
+
+/// A `rel` key as people read it: a byte that is not UTF-8 as `\xff`.
+pub fn display_key(key: &str) -> Cow<'_, str> {
+    if key.contains('\0') {
+        Cow::Owned(key.replace('\0', "\\x"))
+    } else {
+        Cow::Borrowed(key)
+    }
 }
 
 /// What the stat cache compares to decide a file need not be read again.
@@ -277,7 +334,7 @@ pub fn first_changed<'a>(root: &Path, entries: &'a [Entry]) -> Option<&'a str> {
     };
     let changed = |part: &'a [Entry]| {
         part.iter()
-            .find(|e| std::fs::symlink_metadata(root.join(&e.rel)).map(|m| Stat::of(&m)).ok() != Some(e.stat))
+            .find(|e| std::fs::symlink_metadata(root.join(key_path(&e.rel))).map(|m| Stat::of(&m)).ok() != Some(e.stat))
             .map(|e| e.rel.as_str())
     };
     let threads = if entries.len() >= 4096 { walk::parallelism() } else { 1 };
@@ -559,5 +616,32 @@ mod tests {
         std::fs::remove_file(t.path().join("d9/f04999")).unwrap();
         assert_eq!(first_changed(t.path(), &es), Some("d7/f04007"));
         assert_eq!(first_changed(t.path(), &es[..10]), None);
+    }
+
+    /// Names that are not UTF-8 are inputs like any other: each has its own
+    /// key (a lossy conversion would give the first two the third's name),
+    /// and the key opens the file.
+    #[cfg(unix)]
+    #[test]
+    fn non_utf8_names_have_unique_keys_that_open_the_file() {
+        use std::os::unix::ffi::OsStrExt;
+        let t = tempfile::tempdir().unwrap();
+        let names: [&[u8]; 4] = [b"caf\xe9.txt", b"caf\xff.txt", "caf\u{fffd}.txt".as_bytes(), b"d\xff/x.txt"];
+        for n in names {
+            let path = t.path().join(OsStr::from_bytes(n));
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, n).unwrap();
+        }
+        let files = resolve(t.path(), &["**/*.txt".into()], false).unwrap().files;
+        let keys: Vec<&str> = files.iter().map(|e| e.rel.as_str()).collect();
+        assert_eq!(keys, ["caf\0e9.txt", "caf\0ff.txt", "caf\u{fffd}.txt", "d\0ff/x.txt"]);
+        for e in &files {
+            let path = key_path(&e.rel);
+            assert_eq!(std::fs::read(t.path().join(&path)).unwrap(), path.as_os_str().as_bytes());
+        }
+        assert_eq!(display_key("caf\0e9.txt"), "caf\\xe9.txt");
+        let (hashes, _) = crate::hashing::hash_entries(t.path(), &files, &Default::default()).unwrap();
+        assert_eq!(hashes[0], *blake3::hash(b"caf\xe9.txt").as_bytes());
+        assert_ne!(hashes[0], hashes[1]);
     }
 }

@@ -9,7 +9,7 @@
 //! are held until it finishes, then printed as one group on stdout.
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -45,6 +45,8 @@ pub struct Reporter {
     pub live: bool,
     /// The live status line shown now, kept under every other line.
     live_line: Mutex<Option<String>>,
+    /// Whether stdout is a terminal (see [`Reporter::task_output`]).
+    stdout_terminal: bool,
     lock: Mutex<()>,
 }
 
@@ -68,6 +70,7 @@ impl Reporter {
             captures: Mutex::new(HashMap::new()),
             live: false,
             live_line: Mutex::new(None),
+            stdout_terminal: std::io::stdout().is_terminal(),
             lock: Mutex::new(()),
         }
     }
@@ -110,10 +113,54 @@ impl Reporter {
         *live = text.map(|t| self.paint(DIM, &t));
     }
 
-    /// Values to print as `***` from now on.
-    pub fn set_masks(&self, mut secrets: Vec<String>) {
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        *self.masks.lock().unwrap_or_else(|e| e.into_inner()) = secrets;
+    /// Values to print as `***` from now on. Output is masked line by
+    /// line, so each line of a multi-line secret (a key file) is masked
+    /// on its own too.
+    pub fn set_masks(&self, secrets: Vec<String>) {
+        let mut masks: Vec<String> = Vec::new();
+        for s in secrets {
+            for line in s.lines().map(str::trim).filter(|l| !l.is_empty() && *l != s) {
+                masks.push(line.to_string());
+            }
+            masks.push(s);
+        }
+        let mut seen = std::collections::HashSet::new();
+        masks.retain(|m| !m.is_empty() && seen.insert(m.clone()));
+        // Longest first, so a secret that contains another is masked whole.
+        masks.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        *self.masks.lock().unwrap_or_else(|e| e.into_inner()) = masks;
+    }
+
+    /// Also masks `secrets` from now on (values known only once a task's
+    /// environment is rendered).
+    pub fn add_masks(&self, secrets: impl IntoIterator<Item = String>) {
+        let mut all = self.masks.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let before = all.len();
+        all.extend(secrets.into_iter().filter(|s| !s.is_empty()));
+        if all.len() > before {
+            self.set_masks(all);
+        }
+    }
+
+    /// [`mask`](Self::mask) for bytes that need not be UTF-8 (task output).
+    pub fn mask_bytes<'a>(&self, bytes: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+        let masks = self.masks.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = std::borrow::Cow::Borrowed(bytes);
+        for m in masks.iter().map(|m| m.as_bytes()) {
+            if !out.windows(m.len()).any(|w| w == m) {
+                continue;
+            }
+            let mut masked = Vec::with_capacity(out.len());
+            let mut rest: &[u8] = &out;
+            while let Some(at) = rest.windows(m.len()).position(|w| w == m) {
+                masked.extend_from_slice(&rest[..at]);
+                masked.extend_from_slice(b"***");
+                rest = &rest[at + m.len()..];
+            }
+            masked.extend_from_slice(rest);
+            out = std::borrow::Cow::Owned(masked);
+        }
+        out
     }
 
     /// Replaces every secret value in `text` by `***`.
@@ -137,21 +184,28 @@ impl Reporter {
     }
 
     /// One line a task wrote (with its newline, if any).
+    ///
+    /// The bytes pass through as they are (binary output included), only
+    /// secrets masked. A line without its newline (the last one, or a piece
+    /// of a very long one) gets one wherever something else could follow it
+    /// on the same line: when lines are prefixed, on stderr (mtr's own lines
+    /// follow), on a terminal. So `mtr TASK > file` holds exactly what the
+    /// task wrote to stdout.
     pub fn task_output(&self, task: &str, stream: Stream, line: &[u8]) {
-        let text = String::from_utf8_lossy(line);
-        let text = self.mask(&text);
-        self.capture(task, stream, &text);
+        let line = self.mask_bytes(line);
+        self.capture(task, stream, &line);
         if self.github {
-            self.hold(task, &text);
+            self.hold(task, &line);
             return;
         }
-        let mut buf = Vec::with_capacity(text.len() + 32);
+        let mut buf = Vec::with_capacity(line.len() + 32);
         if let Some(width) = self.prefix {
             let name = format!("{task:<width$} | ");
             buf.extend_from_slice(self.paint(CYAN, &name).as_bytes());
         }
-        buf.extend_from_slice(text.as_bytes());
-        if !buf.ends_with(b"\n") {
+        buf.extend_from_slice(&line);
+        let shared = self.prefix.is_some() || stream == Stream::Err || self.stdout_terminal;
+        if !buf.ends_with(b"\n") && shared {
             buf.push(b'\n');
         }
         self.emit(stream, &buf);
@@ -171,11 +225,11 @@ impl Reporter {
         captures.remove(task).unwrap_or_default()
     }
 
-    fn capture(&self, task: &str, stream: Stream, text: &str) {
+    fn capture(&self, task: &str, stream: Stream, line: &[u8]) {
         let mut captures = self.captures.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(buf) = captures.get_mut(task) {
             buf.extend_from_slice(if stream == Stream::Out { b"o " } else { b"e " });
-            buf.extend_from_slice(text.strip_suffix('\n').unwrap_or(text).as_bytes());
+            buf.extend_from_slice(line.strip_suffix(b"\n").unwrap_or(line));
             buf.push(b'\n');
         }
     }
@@ -194,10 +248,10 @@ impl Reporter {
     }
 
     /// Keeps a line of `task`'s output for its group (GitHub Actions).
-    fn hold(&self, task: &str, text: &str) {
+    fn hold(&self, task: &str, line: &[u8]) {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         let buf = held.entry(task.to_string()).or_default();
-        buf.extend_from_slice(text.as_bytes());
+        buf.extend_from_slice(line);
         if !buf.ends_with(b"\n") {
             buf.push(b'\n');
         }
@@ -227,7 +281,7 @@ impl Reporter {
         if self.verbosity >= Verbosity::Normal {
             let line = self.paint(BOLD, &format!("[{task}] {text}"));
             if self.github {
-                self.hold(task, &self.mask(&line));
+                self.hold(task, self.mask(&line).as_bytes());
             } else {
                 self.line(&line);
             }

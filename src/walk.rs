@@ -296,7 +296,7 @@ impl Walker<'_> {
         let path = if job.rel.is_empty() {
             self.root.to_path_buf()
         } else {
-            self.root.join(&job.rel)
+            self.root.join(crate::inputs::key_path(&job.rel))
         };
         let io = |p: &Path, e| crate::inputs::io_err(self.root, p, e);
         let entries = std::fs::read_dir(&path).map_err(|e| io(&path, e))?;
@@ -307,7 +307,7 @@ impl Walker<'_> {
             if name == ".git" || (job.rel.is_empty() && name == ".mtr") {
                 continue;
             }
-            let name = name.to_string_lossy();
+            let name = crate::inputs::name_key(&name);
             let mut rel = String::with_capacity(job.rel.len() + 1 + name.len());
             if !job.rel.is_empty() {
                 rel.push_str(&job.rel);

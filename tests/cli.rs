@@ -13,9 +13,12 @@ mod cli {
     mod config_errors;
     mod discovery;
     mod exit_status;
+    mod hostile;
     mod listing;
+    mod output;
     mod parallel;
     mod reliability;
+    mod secrets;
     mod templates;
     mod up_to_date;
 }

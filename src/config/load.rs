@@ -72,6 +72,7 @@ const DEPLOY_KEYS: &[&str] = &[
 const BUILDER_KEYS: &[&str] = &["driver", "driver_opts", "insecure_registries", "nodes"];
 const NODE_KEYS: &[&str] = &["endpoint", "platforms"];
 const CACHE_KEYS: &[&str] = &["remote", "insecure", "push", "timeout"];
+const ENV_VALUE_KEYS: &[&str] = &["value", "secret"];
 
 /// Reads and validates `file`. Errors: every problem found, or one IO error.
 pub fn load(file: &Path) -> Result<Config, Vec<ConfigError>> {
@@ -292,6 +293,42 @@ impl Loader<'_> {
             .collect()
     }
 
+    /// An environment: like [`template_map`](Self::template_map), and a
+    /// value may be `{ value = "...", secret = true }` to be masked.
+    fn env_map(&mut self, v: &Value, what: &str) -> Vec<(String, Template)> {
+        let Some(t) = self.table(v, what) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (k, v) in t.iter() {
+            let name = format!("{what}.{}", k.get_ref());
+            let DeValue::Table(entry) = v.get_ref() else {
+                if let Some(t) = self.scalar_template(v, &name) {
+                    out.push((k.get_ref().to_string(), t));
+                }
+                continue;
+            };
+            self.check_keys(entry, ENV_VALUE_KEYS, &format!("`{name}`"));
+            let secret = entry
+                .get("secret")
+                .and_then(|s| self.boolean(s, &format!("{name}.secret")))
+                .unwrap_or(false);
+            match entry.get("value") {
+                Some(value) => {
+                    if let Some(t) = self.scalar_template(value, &format!("{name}.value")) {
+                        out.push((k.get_ref().to_string(), Template { secret, ..t }));
+                    }
+                }
+                None => self.error(
+                    ConfigError::new("missing", format!("`{name}` needs a `value`"))
+                        .label(v.span(), "no `value`")
+                        .help("e.g. { value = \"{{ token }}\", secret = true }"),
+                ),
+            }
+        }
+        out
+    }
+
     fn config(&mut self, doc: &DeTable, file: &Path, root: &Path, source: Source) -> Option<Config> {
         self.check_keys(doc, TOP_KEYS, "the top level");
         let mut config = Config {
@@ -322,7 +359,7 @@ impl Loader<'_> {
             }
         }
         if let Some(v) = doc.get("env") {
-            config.env = self.template_map(v, "env");
+            config.env = self.env_map(v, "env");
         }
         if let Some(v) = doc.get("tasks")
             && let Some(t) = self.table(v, "tasks")
@@ -484,7 +521,7 @@ impl Loader<'_> {
             task.outputs = self.template_list(v, &what("outputs")).unwrap_or_default();
         }
         if let Some(v) = t.get("env") {
-            task.env = self.template_map(v, &what("env"));
+            task.env = self.env_map(v, &what("env"));
         }
         if let Some(v) = t.get("dir") {
             task.dir = self.template(v, &what("dir"));
@@ -625,7 +662,7 @@ impl Loader<'_> {
             entrypoint: self.opt_template(t, "entrypoint", &what),
             env: t
                 .get("env")
-                .map(|v| self.template_map(v, &format!("{what}.env")))
+                .map(|v| self.env_map(v, &format!("{what}.env")))
                 .unwrap_or_default(),
             workdir: self.opt_template(t, "workdir", &what),
             span: v.span(),

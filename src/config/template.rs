@@ -12,6 +12,9 @@ pub struct Template {
     pub parts: Vec<Part>,
     /// Span of the whole string value in the config file.
     pub span: Range<usize>,
+    /// An env value written `{ value = "...", secret = true }`: what it
+    /// renders to is masked as `***` wherever mtr prints.
+    pub secret: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +67,7 @@ impl Template {
         Template {
             parts: vec![Part::Lit(text.into())],
             span: 0..0,
+            secret: false,
         }
     }
 
@@ -107,7 +111,11 @@ impl Template {
         if !lit.is_empty() || parts.is_empty() {
             parts.push(Part::Lit(lit));
         }
-        Ok(Template { parts, span })
+        Ok(Template {
+            parts,
+            span,
+            secret: false,
+        })
     }
 
     pub fn refs(&self) -> impl Iterator<Item = &Ref> {

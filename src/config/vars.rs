@@ -247,14 +247,26 @@ impl Vars {
         }
     }
 
-    /// Values that must be masked as `***` wherever mtr prints.
+    /// Values that must be masked as `***` wherever mtr prints: every
+    /// secret variable resolved so far, and those that need no command to
+    /// resolve (a task may print `$REGISTRY_TOKEN` without `{{ token }}`).
     pub fn secrets(&self) -> Vec<String> {
-        let resolved = self.lock();
         self.defs
             .values()
             .filter(|d| d.secret)
-            .filter_map(|d| resolved.get(&d.name).and_then(|r| r.as_ref().ok()))
-            .map(|v| v.value.clone())
+            .filter_map(|d| {
+                let known = self.lock().get(&d.name).cloned();
+                match known {
+                    Some(r) => r.ok(),
+                    // Never a command that is not needed (nor one behind
+                    // a default that uses other variables).
+                    None if d.sh.is_none() && d.default.as_ref().is_none_or(|t| t.refs().next().is_none()) => {
+                        self.get(&d.name).ok()
+                    }
+                    None => None,
+                }
+            })
+            .map(|v| v.value)
             .filter(|v| !v.is_empty())
             .collect()
     }

@@ -135,6 +135,7 @@ pub fn run(ctx: &Context, name: &str, deps: &DepState, cache: Option<&Arc<Cache>
         && let Some(dep) = &deps.would_run
     {
         let r = renderer(ctx, name, &deps.infos, Some("<hash>"));
+        mask_secret_env(ctx, task, &r);
         let steps = action::compile(&ctx.config, task, &r)
             .map(|c| c.steps.iter().map(Step::describe).collect())
             .unwrap_or_default();
@@ -181,7 +182,7 @@ pub fn run(ctx: &Context, name: &str, deps: &DepState, cache: Option<&Arc<Cache>
     }
     // From here on the task may change files: until this run's outcome is
     // committed, a crash must not leave its old record standing.
-    // ctx.store.begin(name);
+    ctx.store.begin(name);
     let cache = cache.filter(|_| cacheable(task));
     if let Some(c) = cache
         && reason != Reason::Forced
@@ -256,6 +257,14 @@ fn renderer<'a>(
     }
 }
 
+/// Env values marked `secret = true` (in `[env]`, the task's `env`, a
+/// container's `env`) are masked from now on, before anything of the task
+/// is printed.
+fn mask_secret_env(ctx: &Context, task: &Task, r: &Renderer) {
+    let secret = ctx.config.env.iter().map(|(_, t)| t).chain(task.templates()).filter(|t| t.secret);
+    ctx.reporter.add_masks(secret.filter_map(|t| r.render(t).ok()));
+}
+
 /// The task's environment as mtr sets it: `[env]`, dotenv, task `env`.
 fn task_env(ctx: &Context, task: &Task, r: &Renderer) -> Result<Vec<(String, String)>, String> {
     let mut env: Vec<(String, String)> = ctx.dotenv.clone();
@@ -321,6 +330,7 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState) -> Result<Prepared, Stri
     let (fingerprint, parts) = fingerprint::compute(&ingredients);
     let short = fingerprint::short(&fingerprint);
     let exec_r = renderer(ctx, name, &deps.infos, Some(&short));
+    mask_secret_env(ctx, task, &exec_r);
     let exec = action::compile(&ctx.config, task, &exec_r).map_err(|e| e.to_string())?;
     let env = task_env(ctx, task, &exec_r)?;
     let dir = exec_r
@@ -378,14 +388,15 @@ fn check_outputs(ctx: &Context, task: &Task, rec: &TaskRecord, files: &mut Vec<(
     let root = &ctx.config.root;
     let mut entries = Vec::new();
     for (path, _) in &rec.outputs {
-        match std::fs::symlink_metadata(root.join(path)) {
+        let file = root.join(inputs::key_path(path));
+        match std::fs::symlink_metadata(&file) {
             Ok(m) => entries.push(Entry {
                 rel: path.clone(),
                 stat: Stat::of(&m),
                 link: m
                     .file_type()
                     .is_symlink()
-                    .then(|| std::fs::read_link(root.join(path)).unwrap_or_default()),
+                    .then(|| std::fs::read_link(&file).unwrap_or_default()),
             }),
             Err(_) => return Some(Reason::OutputMissing(path.clone())),
         }
@@ -588,11 +599,14 @@ fn finish(
     }
     // The run must not be recorded against input content it did not see.
     for e in &p.inputs {
-        let now = std::fs::symlink_metadata(root.join(&e.rel)).map(|m| Stat::of(&m)).ok();
+        let now = std::fs::symlink_metadata(root.join(inputs::key_path(&e.rel)))
+            .map(|m| Stat::of(&m))
+            .ok();
         if now != Some(e.stat) {
             ctx.reporter.warn(&format!(
                 "input `{}` changed while `{}` ran; it will run again next time",
-                e.rel, task.name
+                inputs::display_key(&e.rel),
+                task.name
             ));
             return Ok(None);
         }

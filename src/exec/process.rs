@@ -194,6 +194,9 @@ pub fn capture(
     ))
 }
 
+/// A line is passed on whole up to this length (see [`pump`]).
+pub const MAX_LINE: usize = 16 << 20;
+
 /// Forwards both pipes of a child line by line until both close, in this
 /// thread (no reader threads to start per process); returns the last
 /// non-empty stderr line.
@@ -244,14 +247,22 @@ fn pump(out: os_pipe::PipeReader, err: os_pipe::PipeReader, task: &str, reporter
                 }
                 continue;
             }
+            let start = buf.len();
             buf.extend_from_slice(&chunk[..n]);
-            // Whole lines only: parallel tasks' lines never tear.
-            if let Some(end) = buf.iter().rposition(|b| *b == b'\n') {
-                let rest = buf.split_off(end + 1);
+            // Whole lines only: parallel tasks' lines never tear. Only the
+            // new bytes are searched, so a long line is not scanned again
+            // on every read.
+            if let Some(end) = buf[start..].iter().rposition(|b| *b == b'\n') {
+                let rest = buf.split_off(start + end + 1);
                 for line in buf.split_inclusive(|b| *b == b'\n') {
                     emit(reporter, task, *stream, line, &mut last_err);
                 }
                 *buf = rest;
+            } else if buf.len() >= MAX_LINE {
+                // A longer line (or binary output without newlines) goes
+                // on in pieces: memory stays bounded whatever a task writes.
+                emit(reporter, task, *stream, buf, &mut last_err);
+                buf.clear();
             }
         }
     }

@@ -503,7 +503,6 @@ fn mtr_and_git_directories_are_never_inputs() {
 }
 
 #[test]
-#[ignore = "bug: a glob whose base is `.mtr` (e.g. `.mtr/**`) walks into `.mtr/` and hashes the state file (src/inputs.rs)"]
 fn mtr_directory_is_not_an_input_even_when_named() {
     let p = Project::new()
         .file(

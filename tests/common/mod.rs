@@ -124,6 +124,22 @@ impl Project {
         std::fs::set_permissions(self.path(rel), std::fs::Permissions::from_mode(mode)).unwrap();
     }
 
+    /// Hands the whole project to `uid:gid` (symlinks themselves, not
+    /// their targets).
+    #[cfg(unix)]
+    pub fn chown_all(&self, uid: u32, gid: u32) {
+        fn walk(path: &Path, uid: u32, gid: u32) {
+            std::os::unix::fs::lchown(path, Some(uid), Some(gid)).unwrap();
+            let m = path.symlink_metadata().unwrap();
+            if m.is_dir() {
+                for e in std::fs::read_dir(path).unwrap() {
+                    walk(&e.unwrap().path(), uid, gid);
+                }
+            }
+        }
+        walk(&self.root, uid, gid);
+    }
+
     pub fn mtime(&self, rel: &str) -> SystemTime {
         self.path(rel).metadata().unwrap().modified().unwrap()
     }
@@ -202,6 +218,15 @@ impl Run {
             .output()
             .unwrap_or_else(|e| panic!("cannot run `{MTR}`: {e}"));
         Output::new(out, self.root)
+    }
+
+    /// Runs mtr as another user (tests that need permissions to bite
+    /// even when they run as root).
+    #[cfg(unix)]
+    pub fn as_user(mut self, uid: u32, gid: u32) -> Run {
+        use std::os::unix::process::CommandExt;
+        self.cmd.uid(uid).gid(gid);
+        self
     }
 
     /// Starts mtr without waiting (its output is captured).
