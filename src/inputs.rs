@@ -334,7 +334,12 @@ pub fn first_changed<'a>(root: &Path, entries: &'a [Entry]) -> Option<&'a str> {
     };
     let changed = |part: &'a [Entry]| {
         part.iter()
-            .find(|e| std::fs::symlink_metadata(root.join(key_path(&e.rel))).map(|m| Stat::of(&m)).ok() != Some(e.stat))
+            .find(|e| {
+                std::fs::symlink_metadata(root.join(key_path(&e.rel)))
+                    .map(|m| Stat::of(&m))
+                    .ok()
+                    != Some(e.stat)
+            })
             .map(|e| e.rel.as_str())
     };
     let threads = if entries.len() >= 4096 { walk::parallelism() } else { 1 };
@@ -626,7 +631,12 @@ mod tests {
     fn non_utf8_names_have_unique_keys_that_open_the_file() {
         use std::os::unix::ffi::OsStrExt;
         let t = tempfile::tempdir().unwrap();
-        let names: [&[u8]; 4] = [b"caf\xe9.txt", b"caf\xff.txt", "caf\u{fffd}.txt".as_bytes(), b"d\xff/x.txt"];
+        let names: [&[u8]; 4] = [
+            b"caf\xe9.txt",
+            b"caf\xff.txt",
+            "caf\u{fffd}.txt".as_bytes(),
+            b"d\xff/x.txt",
+        ];
         for n in names {
             let path = t.path().join(OsStr::from_bytes(n));
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -637,7 +647,10 @@ mod tests {
         assert_eq!(keys, ["caf\0e9.txt", "caf\0ff.txt", "caf\u{fffd}.txt", "d\0ff/x.txt"]);
         for e in &files {
             let path = key_path(&e.rel);
-            assert_eq!(std::fs::read(t.path().join(&path)).unwrap(), path.as_os_str().as_bytes());
+            assert_eq!(
+                std::fs::read(t.path().join(&path)).unwrap(),
+                path.as_os_str().as_bytes()
+            );
         }
         assert_eq!(display_key("caf\0e9.txt"), "caf\\xe9.txt");
         let (hashes, _) = crate::hashing::hash_entries(t.path(), &files, &Default::default()).unwrap();

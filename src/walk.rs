@@ -75,6 +75,7 @@ pub fn walk(root: &Path, tops: Vec<Top>, rules: &Rules, extra: Vec<Entry>) -> Re
             queue,
             next_slot: n_tops,
             failed: None,
+            waiting: 0,
         }),
         wake: Condvar::new(),
     };
@@ -205,6 +206,9 @@ struct Shared {
     pending: usize,
     next_slot: usize,
     failed: Option<InputError>,
+    /// Threads asleep on `wake`: with none, finishing a directory makes no
+    /// `futex` call (one per directory otherwise).
+    waiting: usize,
 }
 
 struct Walker<'a> {
@@ -244,7 +248,9 @@ impl Walker<'_> {
                     if s.pending == 0 {
                         break None;
                     }
+                    s.waiting += 1;
                     s = self.wake.wait(s).unwrap_or_else(|e| e.into_inner());
+                    s.waiting -= 1;
                 }
             };
             let Some(job) = job else { return };
@@ -280,7 +286,9 @@ impl Walker<'_> {
                     }
                 }
                 s.pending -= 1;
-                self.wake.notify_all();
+                if s.waiting > 0 {
+                    self.wake.notify_all();
+                }
                 s.queue.len()
             };
             out.dirs.push((job.slot, dir));

@@ -19,6 +19,7 @@ mod cli {
     mod parallel;
     mod reliability;
     mod secrets;
+    mod state_faults;
     mod templates;
     mod up_to_date;
 }

@@ -146,16 +146,16 @@ fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
-#[test]
-fn ctrl_c_leaves_no_container_running() {
-    if !engine() {
-        return;
-    }
+/// Starts two `container` tasks at once, sends `signal` to mtr once both
+/// containers run, and checks the exit status and that neither container
+/// is left (running or stopped).
+fn signal_leaves_no_container(signal: nix::sys::signal::Signal, code: i32) {
     let dir = project(&format!(
-        "[tasks.hang-forever.container]\nimage = \"{IMAGE}\"\ncommand = [\"sleep\", \"300\"]\n"
+        "[tasks.hang-forever.container]\nimage = \"{IMAGE}\"\ncommand = [\"sleep\", \"300\"]\n\n\
+         [tasks.hang-too.container]\nimage = \"{IMAGE}\"\ncommand = [\"sh\", \"-c\", \"trap '' TERM INT; sleep 300\"]\n"
     ));
     let mut child = Command::new(env!("CARGO_BIN_EXE_mtr"))
-        .arg("hang-forever")
+        .args(["-j", "2", "hang-forever", "hang-too"])
         .current_dir(dir.path())
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
@@ -163,21 +163,32 @@ fn ctrl_c_leaves_no_container_running() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let filter = format!("name=mtr-hang-forever-{}-", child.id());
-    assert!(
-        wait_until(Duration::from_secs(60), || !containers(&filter, false).is_empty()),
-        "container started"
-    );
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
+    let filter = format!("name=mtr-hang-.*-{}-", child.id());
+    let running = |all| containers(&filter, all).lines().filter(|l| !l.is_empty()).count();
+    if !wait_until(Duration::from_secs(60), || running(false) == 2) {
+        let _ = child.kill();
+        panic!("the containers did not start: {}", containers(&filter, true));
+    }
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
     let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130));
+    assert_eq!(status.code(), Some(code));
     assert!(
-        wait_until(Duration::from_secs(30), || containers(&filter, true).is_empty()),
-        "container left behind: {}",
+        wait_until(Duration::from_secs(30), || running(true) == 0),
+        "container left behind after {signal}: {}",
         containers(&filter, true)
     );
+}
+
+#[test]
+fn ctrl_c_leaves_no_container_running() {
+    if engine() {
+        signal_leaves_no_container(nix::sys::signal::Signal::SIGINT, 130);
+    }
+}
+
+#[test]
+fn sigterm_leaves_no_container_running() {
+    if engine() {
+        signal_leaves_no_container(nix::sys::signal::Signal::SIGTERM, 143);
+    }
 }

@@ -261,7 +261,13 @@ fn renderer<'a>(
 /// container's `env`) are masked from now on, before anything of the task
 /// is printed.
 fn mask_secret_env(ctx: &Context, task: &Task, r: &Renderer) {
-    let secret = ctx.config.env.iter().map(|(_, t)| t).chain(task.templates()).filter(|t| t.secret);
+    let secret = ctx
+        .config
+        .env
+        .iter()
+        .map(|(_, t)| t)
+        .chain(task.templates())
+        .filter(|t| t.secret);
     ctx.reporter.add_masks(secret.filter_map(|t| r.render(t).ok()));
 }
 

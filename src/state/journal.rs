@@ -15,8 +15,8 @@ use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 const PREFIX: &str = "journal-";
 /// A journal being created: not yet locked, so not yet trusted as alive.
@@ -32,7 +32,7 @@ pub struct Journal {
 #[derive(Debug)]
 struct Open {
     /// Held for its lock, released when the file is closed.
-    file: File,
+    file: Arc<File>,
     path: PathBuf,
     tasks: BTreeSet<String>,
 }
@@ -51,21 +51,25 @@ impl Journal {
 
     /// Notes, durably, that `task` is about to start.
     pub fn begin(&self, task: &str) -> std::io::Result<()> {
-        let mut open = self.lock();
-        if open.is_none() {
-            *open = Some(self.create()?);
-        }
-        let Some(o) = open.as_mut() else {
-            return Ok(());
-        };
-        if o.tasks.insert(task.to_string()) {
+        let file = {
+            let mut open = self.lock();
+            if open.is_none() {
+                *open = Some(self.create()?);
+            }
+            let Some(o) = open.as_mut() else {
+                return Ok(());
+            };
+            if !o.tasks.insert(task.to_string()) {
+                return Ok(());
+            }
             // One name per line; task names never hold a newline.
-            o.file.write_all(format!("{task}\n").as_bytes())?;
-            // A few bytes: cheap next to starting a task, and it keeps the
-            // promise across a power cut, not only a killed process.
-            o.file.sync_data()?;
-        }
-        Ok(())
+            (&*o.file).write_all(format!("{task}\n").as_bytes())?;
+            o.file.clone()
+        };
+        // A few bytes: cheap next to starting a task, and it keeps the
+        // promise across a power cut, not only a killed process. Outside the
+        // lock, so tasks starting together share the wait.
+        file.sync_data()
     }
 
     /// The tasks begun since the last [`clear`](Self::clear).
@@ -102,7 +106,7 @@ impl Journal {
             match std::fs::rename(&new, &path) {
                 Ok(()) => {
                     return Ok(Open {
-                        file,
+                        file: Arc::new(file),
                         path,
                         tasks: BTreeSet::new(),
                     });

@@ -59,7 +59,7 @@ fn run_restricted(p: &Project, args: &[&str]) -> Output {
     if me == 0 {
         p.chmod(".", 0o755);
         p.chown_all(65534, 65534);
-        p.mtr(args).as_user(65534, 65534).output()
+        p.mtr(args).user(65534, 65534).output()
     } else {
         p.run(args)
     }
@@ -124,7 +124,10 @@ fn inputs_with_names_that_are_not_utf8_work() {
     std::fs::write(&ff, "another name\n").unwrap();
     let out = p.run(&["t"]);
     out.success().assert_ran("t");
-    assert!(out.stdout.contains("latin-1 name") && out.stdout.contains("another name"), "{out}");
+    assert!(
+        out.stdout.contains("latin-1 name") && out.stdout.contains("another name"),
+        "{out}"
+    );
     p.run(&["t"]).success().assert_up_to_date("t");
     std::fs::write(&ff, "changed\n").unwrap();
     p.run(&["--explain", "t"])

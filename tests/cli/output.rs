@@ -30,7 +30,11 @@ fn parallel_tasks_lines_are_never_torn_or_mixed() {
              for (i = 0; i < {LINES}; i++) {{ printf \"{name}:%d:%s:end\\n\", i, substr(s, 1, 1 + (i * 7919) % 3000) }} }}' '''\n\n"
         )
     };
-    let config = format!("{}{}[tasks.both]\ndeps = [\"one\", \"two\"]\n", task("one"), task("two"));
+    let config = format!(
+        "{}{}[tasks.both]\ndeps = [\"one\", \"two\"]\n",
+        task("one"),
+        task("two")
+    );
     let p = Project::new().file("montage.toml", &config);
     let out = p.mtr(&["-j", "2", "both"]).output();
     out.success();

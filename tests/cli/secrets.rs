@@ -78,7 +78,10 @@ fn secrets_are_masked_in_plans_output_explanations_and_summaries() {
     let plan = with_env(&p, &["--dry-run", "login", "ship"], TOKEN);
     plan.success();
     assert_masked(&plan, &all);
-    assert!(plan.stdout.contains("echo login with *** as plain-value-5e1b-VISIBLE"), "{plan}");
+    assert!(
+        plan.stdout.contains("echo login with *** as plain-value-5e1b-VISIBLE"),
+        "{plan}"
+    );
     assert!(plan.stdout.contains("PASSWORD=***"), "{plan}");
     assert!(plan.stdout.contains("TOKEN=***"), "{plan}");
     // The run: commands, task output on both streams.

@@ -128,6 +128,12 @@ impl Project {
     /// their targets).
     #[cfg(unix)]
     pub fn chown_all(&self, uid: u32, gid: u32) {
+        self.chown_all_of(".", uid, gid);
+    }
+
+    /// Hands `rel` and everything under it to `uid:gid`.
+    #[cfg(unix)]
+    pub fn chown_all_of(&self, rel: &str, uid: u32, gid: u32) {
         fn walk(path: &Path, uid: u32, gid: u32) {
             std::os::unix::fs::lchown(path, Some(uid), Some(gid)).unwrap();
             let m = path.symlink_metadata().unwrap();
@@ -137,7 +143,7 @@ impl Project {
                 }
             }
         }
-        walk(&self.root, uid, gid);
+        walk(&self.path(rel), uid, gid);
     }
 
     pub fn mtime(&self, rel: &str) -> SystemTime {
@@ -223,7 +229,7 @@ impl Run {
     /// Runs mtr as another user (tests that need permissions to bite
     /// even when they run as root).
     #[cfg(unix)]
-    pub fn as_user(mut self, uid: u32, gid: u32) -> Run {
+    pub fn user(mut self, uid: u32, gid: u32) -> Run {
         use std::os::unix::process::CommandExt;
         self.cmd.uid(uid).gid(gid);
         self
