@@ -109,10 +109,11 @@ def main():
                      f"cold {(mem.get('mtr cold') or 0) / 1024:.1f} MB", "—", mark(mem["mtr no-op"] <= 40 * 1024)))
     stt = extra.get("state", {})
     big = next((w for w in wls if w["name"] == largest), None)
-    if stt.get("load_cpu_ms") is not None and stt.get("state_bytes") and big:
-        share = stt["load_cpu_ms"] / stt["task_clock_ms"]
+    big_noop = med(big, "noop", "mtr") if big else None
+    if stt.get("load_ms") is not None and stt.get("state_bytes") and big_noop:
+        share = stt["load_ms"] / 1000 / big_noop
         rows.append((f"state load, {largest}: a small fraction of the no-op",
-                     f"{stt['load_cpu_ms']:.1f} ms CPU of {stt['task_clock_ms']:.0f} ms "
+                     f"{stt['load_ms']:.1f} ms of the {ms(big_noop)} ms no-op "
                      f"({stt['state_bytes'] / 1e6:.1f} MB file)", f"{share:.1%}", mark(share <= 0.10)))
     many = extra.get("many")
     if many:
@@ -145,6 +146,18 @@ def main():
         mt = med(w, "noop", "mtr")
         per = f"{mt * 1e6 / w['files']:.2f}" if mt else "—"
         a(f"| {n_of(w):,} | " + " | ".join(cells) + f" | {per} |")
+    a("")
+    a("CPU time (user + system, mean per run) of the same runs: less sensitive than wall time to other work "
+      "on the machine, and it shows what the parallel walk costs in total.")
+    a("")
+    a("| N | " + " | ".join(NAMES.get(p, p) for p in present) + " |")
+    a("| ---: | " + " | ".join("---:" for _ in present) + " |")
+    for w in wls:
+        cells = []
+        for p in present:
+            st = w["stats"].get("noop", {}).get(p)
+            cells.append(ms(st["cpu_mean"]) if st and st.get("cpu_mean") is not None else "—")
+        a(f"| {n_of(w):,} | " + " | ".join(cells) + " |")
     a("")
     a("## One input changed")
     a("")
@@ -190,11 +203,11 @@ def main():
     a("")
     a(f"## Loading the state at {largest}")
     a("")
-    if stt.get("load_cpu_ms") is not None and stt.get("state_bytes"):
+    if stt.get("load_ms") is not None and stt.get("state_bytes"):
+        how = ("timed with a uprobe on its entry and return (`perf probe`), median of the runs"
+               if stt.get("method") == "uprobe" else "estimated from `perf record` samples × task-clock")
         a(f"`.mtr/state` is {stt['state_bytes'] / 1e6:.1f} MB for {big['files'] if big else '?':,} files. "
-          f"Inside a no-op run, `Store::load` (read, checksum, decode) takes {stt['load_share_pct']:.1f}% "
-          f"of the samples (`perf record`), i.e. {stt['load_cpu_ms']:.1f} ms of "
-          f"{stt['task_clock_ms']:.0f} ms task-clock.")
+          f"Inside a no-op run, `Store::load` (read, checksum, decode) takes {stt['load_ms']:.1f} ms ({how}).")
     else:
         a(f"Not measured: {stt.get('error', 'no data')}.")
     a("")
