@@ -86,11 +86,12 @@ fn dep_state(config: &Config, plan: &Plan, name: &str, done: &HashMap<String, Ou
     // `tasks.NAME.*` may name any task reached through deps (all of them
     // finished before this task starts); pass on only the ones it names.
     for r in config.tasks[name].templates().into_iter().flat_map(|t| t.refs()) {
-        if let Ref::TaskHash(t) | Ref::TaskImage(t) = r
-            && let Some(t) = config.resolve_task(t)
-            && let Some(o) = done.get(t)
+        // Keyed by the name as written: it may be an alias.
+        if let Ref::TaskHash(written) | Ref::TaskImage(written) = r
+            && let Some(real) = config.resolve_task(written)
+            && let Some(o) = done.get(real)
         {
-            s.infos.insert(t.to_string(), o.info.clone());
+            s.infos.insert(written.clone(), o.info.clone());
         }
     }
     for d in &plan.deps[name] {

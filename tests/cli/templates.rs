@@ -314,6 +314,25 @@ run = "echo {{ tasks.base.hash }} > top.txt"
 }
 
 #[test]
+fn tasks_hash_through_an_alias() {
+    let p = Project::new().file(
+        "montage.toml",
+        r#"
+[tasks.build]
+aliases = ["b"]
+inputs = []
+run = "echo {{ hash }} > build.txt"
+
+[tasks.show]
+deps = ["b"]
+run = "echo {{ tasks.b.hash }} > show.txt"
+"#,
+    );
+    p.run(&["show"]).success();
+    assert_eq!(p.read("show.txt"), p.read("build.txt"));
+}
+
+#[test]
 fn quiet_prints_only_task_output_and_errors() {
     let p = Project::new().file(
         "montage.toml",
