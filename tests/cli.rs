@@ -15,6 +15,7 @@ mod cli {
     mod exit_status;
     mod hostile;
     mod listing;
+    mod live;
     mod output;
     mod parallel;
     mod reliability;
