@@ -204,11 +204,7 @@ fn concurrent_mtr_processes_keep_the_state_valid() {
     for name in &names {
         out.assert_up_to_date(name);
     }
-    let mut left: Vec<String> = std::fs::read_dir(p.path(".mtr"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    left.sort();
+    let left = p.mtr_dir_entries();
     assert_eq!(
         left,
         [".gitignore", "lock", "state"],

@@ -198,11 +198,7 @@ fn kill_9_at_random_moments_never_leaves_a_stale_or_broken_state() {
         }
     }
     eprintln!("{killed} runs killed, {completed} finished, {skips_checked} skips checked against their markers");
-    let left: Vec<String> = std::fs::read_dir(p.path(".mtr"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains("tmp"))
-        .collect();
+    let left: Vec<String> = p.mtr_dir_entries().into_iter().filter(|n| n.contains("tmp")).collect();
     assert!(
         left.is_empty(),
         "temporary files of killed runs are cleaned up: {left:?}"
@@ -247,11 +243,7 @@ fn twenty_concurrent_mtr_processes_keep_every_success() {
     for i in 0..10 {
         out.assert_up_to_date(&format!("t{i}"));
     }
-    let mut left: Vec<String> = std::fs::read_dir(p.path(".mtr"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    left.sort();
+    let left = p.mtr_dir_entries();
     assert_eq!(
         left,
         [".gitignore", "lock", "state"],

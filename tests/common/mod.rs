@@ -80,6 +80,16 @@ impl Project {
         self.root.join(rel)
     }
 
+    /// The names of the entries in `.mtr/`, sorted.
+    pub fn mtr_dir_entries(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.path(".mtr"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
     /// Writes (or overwrites) a file.
     pub fn write(&self, rel: &str, contents: &str) {
         let path = self.path(rel);
