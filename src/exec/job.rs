@@ -102,12 +102,25 @@ pub struct DepState {
 /// A task, rendered and hashed, before deciding what to do.
 struct Prepared {
     fingerprint: Digest,
-    parts: crate::state::Parts,
+    /// Every part but the input files (see [`Prepared::parts`]).
+    base: crate::state::Parts,
     inputs: Vec<Entry>,
+    digests: Vec<Digest>,
     fresh: Vec<(String, FileEntry)>,
     exec: Compiled,
     env: Vec<(String, String)>,
     dir: String,
+}
+
+impl Prepared {
+    /// All the fingerprint's parts, input files included: built only to
+    /// store a record or explain a change.
+    fn parts(&self) -> crate::state::Parts {
+        crate::state::Parts {
+            inputs: fingerprint::input_parts(&self.inputs, &self.digests),
+            ..self.base.clone()
+        }
+    }
 }
 
 /// Whether the remote cache can stand in for running `task`: it declares
@@ -325,15 +338,12 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState) -> Result<Prepared, Stri
         action: &compiled_fp.identity,
         env: &fp_env,
         dir: &dir,
-        inputs: inputs
-            .iter()
-            .zip(&digests)
-            .map(|(e, d)| (e.rel.as_str(), *d, e.link.is_none() && e.stat.executable()))
-            .collect(),
+        inputs: &inputs,
+        digests: &digests,
         deps: deps.fingerprints.iter().map(|(n, d)| (n.as_str(), *d)).collect(),
         vars: values.iter().map(|(n, v)| (n.as_str(), v.as_deref())).collect(),
     };
-    let (fingerprint, parts) = fingerprint::compute(&ingredients);
+    let (fingerprint, base) = fingerprint::compute(&ingredients);
     let short = fingerprint::short(&fingerprint);
     let exec_r = renderer(ctx, name, &deps.infos, Some(&short));
     mask_secret_env(ctx, task, &exec_r);
@@ -345,8 +355,9 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState) -> Result<Prepared, Stri
         .unwrap_or_else(|| ".".into());
     Ok(Prepared {
         fingerprint,
-        parts,
+        base,
         inputs,
+        digests,
         fresh,
         exec,
         env,
@@ -376,7 +387,7 @@ fn decide(ctx: &Context, task: &Task, deps: &DepState, p: &Prepared, files: &mut
         return Reason::NeverRan;
     };
     if rec.fingerprint != p.fingerprint {
-        return explain::diff(&rec.parts, &p.parts);
+        return explain::diff(&rec.parts, &p.parts());
     }
     if let Some(reason) = check_outputs(ctx, task, rec, files) {
         return reason;
@@ -604,18 +615,13 @@ fn finish(
         return Ok(None);
     }
     // The run must not be recorded against input content it did not see.
-    for e in &p.inputs {
-        let now = std::fs::symlink_metadata(root.join(inputs::key_path(&e.rel)))
-            .map(|m| Stat::of(&m))
-            .ok();
-        if now != Some(e.stat) {
-            ctx.reporter.warn(&format!(
-                "input `{}` changed while `{}` ran; it will run again next time",
-                inputs::display_key(&e.rel),
-                task.name
-            ));
-            return Ok(None);
-        }
+    if let Some(changed) = inputs::first_changed(root, &p.inputs) {
+        ctx.reporter.warn(&format!(
+            "input `{}` changed while `{}` ran; it will run again next time",
+            inputs::display_key(changed),
+            task.name
+        ));
+        return Ok(None);
     }
     let finished = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -624,7 +630,7 @@ fn finish(
     Ok(Some(TaskRecord {
         fingerprint: p.fingerprint,
         finished,
-        parts: p.parts.clone().into(),
+        parts: p.parts().into(),
         outputs,
     }))
 }
