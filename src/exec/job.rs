@@ -106,6 +106,8 @@ struct Prepared {
     base: crate::state::Parts,
     inputs: Vec<Entry>,
     digests: Vec<Digest>,
+    /// [`Prepared::parts`], once built.
+    parts: std::cell::OnceCell<crate::state::Parts>,
     fresh: Vec<(String, FileEntry)>,
     exec: Compiled,
     env: Vec<(String, String)>,
@@ -115,11 +117,11 @@ struct Prepared {
 impl Prepared {
     /// All the fingerprint's parts, input files included: built only to
     /// store a record or explain a change.
-    fn parts(&self) -> crate::state::Parts {
-        crate::state::Parts {
+    fn parts(&self) -> &crate::state::Parts {
+        self.parts.get_or_init(|| crate::state::Parts {
             inputs: fingerprint::input_parts(&self.inputs, &self.digests),
             ..self.base.clone()
-        }
+        })
     }
 }
 
@@ -358,6 +360,7 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState) -> Result<Prepared, Stri
         base,
         inputs,
         digests,
+        parts: Default::default(),
         fresh,
         exec,
         env,
@@ -387,7 +390,7 @@ fn decide(ctx: &Context, task: &Task, deps: &DepState, p: &Prepared, files: &mut
         return Reason::NeverRan;
     };
     if rec.fingerprint != p.fingerprint {
-        return explain::diff(&rec.parts, &p.parts());
+        return explain::diff(&rec.parts, p.parts());
     }
     if let Some(reason) = check_outputs(ctx, task, rec, files) {
         return reason;
@@ -630,7 +633,7 @@ fn finish(
     Ok(Some(TaskRecord {
         fingerprint: p.fingerprint,
         finished,
-        parts: p.parts().into(),
+        parts: p.parts().clone().into(),
         outputs,
     }))
 }
