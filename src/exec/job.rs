@@ -123,6 +123,12 @@ impl Prepared {
             ..self.base.clone()
         })
     }
+
+    /// [`Prepared::parts`], moved out for the record.
+    fn take_parts(&mut self) -> crate::state::Parts {
+        self.parts();
+        self.parts.take().unwrap_or_default()
+    }
 }
 
 /// Whether the remote cache can stand in for running `task`: it declares
@@ -161,7 +167,7 @@ pub fn run(ctx: &Context, name: &str, deps: &DepState, cache: Option<&Arc<Cache>
             ..Outcome::not_run(String::new())
         };
     }
-    let p = match prepare(ctx, task, deps) {
+    let mut p = match prepare(ctx, task, deps) {
         Ok(p) => p,
         Err(message) => return Outcome::failed(message, start),
     };
@@ -169,7 +175,7 @@ pub fn run(ctx: &Context, name: &str, deps: &DepState, cache: Option<&Arc<Cache>
         hash: fingerprint::short(&p.fingerprint),
         image: p.exec.image.clone(),
     };
-    let mut files = p.fresh.clone();
+    let mut files = std::mem::take(&mut p.fresh);
     let reason = decide(ctx, task, deps, &p, &mut files);
     let base = Outcome {
         status: Status::UpToDate,
@@ -201,7 +207,7 @@ pub fn run(ctx: &Context, name: &str, deps: &DepState, cache: Option<&Arc<Cache>
     let cache = cache.filter(|_| cacheable(task));
     if let Some(c) = cache
         && reason != Reason::Forced
-        && let Some(record) = restore(ctx, task, &p, c, &reason, &mut files)
+        && let Some(record) = restore(ctx, task, &mut p, c, &reason, &mut files)
     {
         return Outcome {
             status: Status::Restored,
@@ -232,7 +238,7 @@ pub fn run(ctx: &Context, name: &str, deps: &DepState, cache: Option<&Arc<Cache>
             ..base
         };
     }
-    match finish(ctx, task, &p, &mut files) {
+    match finish(ctx, task, &mut p, &mut files) {
         Ok(record) => {
             if let (Some(c), Some(rec)) = (pushing, &record)
                 && let Ok(patterns) = output_patterns(ctx, task, &p)
@@ -553,7 +559,7 @@ fn missing_program(line: &str, env: &HashMap<String, String>) -> Option<String> 
 fn restore(
     ctx: &Context,
     task: &Task,
-    p: &Prepared,
+    p: &mut Prepared,
     cache: &Cache,
     reason: &Reason,
     files: &mut Vec<(String, FileEntry)>,
@@ -589,7 +595,7 @@ fn output_patterns(ctx: &Context, task: &Task, p: &Prepared) -> Result<Vec<Strin
 fn finish(
     ctx: &Context,
     task: &Task,
-    p: &Prepared,
+    p: &mut Prepared,
     files: &mut Vec<(String, FileEntry)>,
 ) -> Result<Option<TaskRecord>, String> {
     let root = &ctx.config.root;
@@ -633,7 +639,7 @@ fn finish(
     Ok(Some(TaskRecord {
         fingerprint: p.fingerprint,
         finished,
-        parts: p.parts().clone().into(),
+        parts: p.take_parts().into(),
         outputs,
     }))
 }

@@ -313,7 +313,7 @@ async fn run_async(ctx: Arc<Context>, plan: &Plan, cache: Option<Arc<Cache>>) ->
         };
         done.insert(name, Outcome::not_run(why.into()));
     }
-    commit(&ctx, &done);
+    commit(&ctx, &mut done);
     Ok(RunResult {
         outcomes: done,
         interrupted,
@@ -437,13 +437,13 @@ fn report(ctx: &Context, name: &str, o: &Outcome) {
 
 /// Stores what this run learned: records of successes, removal of the
 /// records of tasks that failed, new stat-cache entries.
-fn commit(ctx: &Context, done: &HashMap<String, Outcome>) {
+fn commit(ctx: &Context, done: &mut HashMap<String, Outcome>) {
     let mut update = Update::default();
-    for (name, o) in done {
+    for (name, o) in done.iter_mut() {
         match &o.status {
-            Status::Ran | Status::Restored => match &o.record {
+            Status::Ran | Status::Restored => match o.record.take() {
                 Some(rec) => {
-                    update.set.insert(name.clone(), rec.clone());
+                    update.set.insert(name.clone(), rec);
                 }
                 None => {
                     update.remove.insert(name.clone());
@@ -454,9 +454,9 @@ fn commit(ctx: &Context, done: &HashMap<String, Outcome>) {
             }
             _ => {}
         }
-        update.files.extend(o.files.iter().map(|(k, v)| (k.clone(), *v)));
+        update.files.append(&mut o.files);
     }
-    if let Err(e) = ctx.store.commit(&update) {
+    if let Err(e) = ctx.store.commit(update) {
         ctx.reporter.error(&format!(
             "could not save state in `{}`: {e}\nthe tasks' own work is kept; they will run again next time",
             ctx.store.dir().display()

@@ -14,11 +14,12 @@ use super::{StatCache, State, TaskRecord, codec};
 use crate::hashing::FileEntry;
 
 /// Changes one run makes to the state, merged into whatever is on disk.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Update {
     pub set: HashMap<String, TaskRecord>,
     pub remove: HashSet<String>,
-    pub files: HashMap<String, FileEntry>,
+    /// New stat-cache entries; for a path listed twice the last wins.
+    pub files: Vec<(String, FileEntry)>,
 }
 
 impl Update {
@@ -98,23 +99,14 @@ impl Store {
     ///
     /// A task this process began (see [`begin`](Self::begin)) that the
     /// update does not record as a success loses its old record too.
-    pub fn commit(&self, update: &Update) -> std::io::Result<()> {
-        let begun = self.journal.begun();
-        let unrecorded: Vec<&String> = begun
-            .iter()
-            .filter(|t| !update.set.contains_key(*t) && !update.remove.contains(*t))
+    pub fn commit(&self, mut update: Update) -> std::io::Result<()> {
+        let unrecorded: Vec<String> = self
+            .journal
+            .begun()
+            .into_iter()
+            .filter(|t| !update.set.contains_key(t) && !update.remove.contains(t))
             .collect();
-        let owned;
-        let update = if unrecorded.is_empty() {
-            update
-        } else {
-            owned = Update {
-                set: update.set.clone(),
-                remove: update.remove.iter().chain(unrecorded).cloned().collect(),
-                files: update.files.clone(),
-            };
-            &owned
-        };
+        update.remove.extend(unrecorded);
         if update.is_empty() {
             self.journal.clear();
             return Ok(());
@@ -192,12 +184,12 @@ impl Store {
 /// The state after `update`: records set and removed, and a stat cache
 /// holding the update's entries plus the old ones some task still reads or
 /// writes.
-fn merge(state: State, update: &Update) -> codec::Encoded {
+fn merge(state: State, update: Update) -> codec::Encoded {
     let State { mut tasks, files: old } = state;
     for name in &update.remove {
         tasks.remove(name);
     }
-    tasks.extend(update.set.iter().map(|(k, v)| (k.clone(), v.clone())));
+    tasks.extend(update.set);
     let mut live = vec![false; old.len()];
     for rec in tasks.values() {
         match rec.parts.raw() {
@@ -209,8 +201,12 @@ fn merge(state: State, update: &Update) -> codec::Encoded {
         }
         mark(&old, rec.outputs.iter().map(|(p, _)| p.as_str()), &mut live);
     }
-    let mut fresh: Vec<(&str, &FileEntry)> = update.files.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    fresh.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    // In path order, one entry per path: the last one given.
+    let mut fresh = update.files;
+    fresh.reverse();
+    fresh.sort_by(|a, b| a.0.cmp(&b.0));
+    fresh.dedup_by(|later, kept| later.0 == kept.0);
+    let fresh: Vec<(&str, &FileEntry)> = fresh.iter().map(|(k, v)| (k.as_str(), v)).collect();
     // Merge the old table (live entries) with the fresh ones, in path order.
     let mut map = vec![u32::MAX; old.len()];
     let mut table = TableWriter::with_capacity(fresh.len() + live.iter().filter(|l| **l).count());
@@ -326,10 +322,10 @@ mod tests {
         // Every other input is in the cache; one cached hash differs from
         // the recorded one (the file changed after the run).
         for i in (0..300).step_by(2) {
-            update.files.insert(path(i), fe(i as u64));
+            update.files.push((path(i), fe(i as u64)));
         }
-        update.files.insert(path(4), fe(99_999));
-        store.commit(&update).unwrap();
+        update.files.push((path(4), fe(99_999)));
+        store.commit(update.clone()).unwrap();
         let state = load(&store);
         let rec = &state.tasks["t"];
         assert_eq!(rec, &update.set["t"]);
@@ -347,7 +343,7 @@ mod tests {
         let mut first = Update::default();
         first.set.insert("a".into(), record(1, a));
         first.files = (0..100).map(|i| (path(i), fe(i as u64))).collect();
-        store.commit(&first).unwrap();
+        store.commit(first.clone()).unwrap();
         // Task b ran after files 10..20 changed: new cache entries; a's
         // record (still lazy, referring to the old cache) must keep the
         // hashes it was recorded with.
@@ -355,7 +351,7 @@ mod tests {
         let mut second = Update::default();
         second.set.insert("b".into(), record(2, b));
         second.files = (10..20).map(|i| (path(i), fe(1000 + i as u64))).collect();
-        store.commit(&second).unwrap();
+        store.commit(second.clone()).unwrap();
         let state = load(&store);
         assert_eq!(state.tasks["a"], first.set["a"]);
         assert_eq!(state.tasks["b"], second.set["b"]);
@@ -364,7 +360,7 @@ mod tests {
         // And once more, with nothing about `a` touched.
         let mut third = Update::default();
         third.remove.insert("b".into());
-        store.commit(&third).unwrap();
+        store.commit(third.clone()).unwrap();
         let state = load(&store);
         assert_eq!(state.tasks["a"], first.set["a"]);
         assert!(!state.tasks.contains_key("b"));
@@ -379,14 +375,14 @@ mod tests {
             .set
             .insert("a".into(), record(1, vec![(path(1), digest(1), false)]));
         first.files = [1, 2].iter().map(|&i| (path(i), fe(i as u64))).collect();
-        first.files.insert("out/x".into(), fe(7));
-        store.commit(&first).unwrap();
+        first.files.push(("out/x".into(), fe(7)));
+        store.commit(first.clone()).unwrap();
         // Entries of this update are kept even if unused...
         assert_eq!(load(&store).files.len(), 3);
         let mut second = Update::default();
         second.remove.insert("a".into());
-        second.files.insert(path(3), fe(3));
-        store.commit(&second).unwrap();
+        second.files.push((path(3), fe(3)));
+        store.commit(second.clone()).unwrap();
         // ...but not the next time.
         let state = load(&store);
         assert_eq!(state.files.entries(), vec![(path(3), fe(3))]);
@@ -400,7 +396,7 @@ mod tests {
         let mut update = Update::default();
         update.set.insert("big".into(), record(7, inputs));
         update.files = (0..n).map(|i| (path(i), fe(i as u64))).collect();
-        store.commit(&update).unwrap();
+        store.commit(update.clone()).unwrap();
         let size = std::fs::metadata(store.dir().join("state")).unwrap().len();
         // ~68 bytes of stat and hash per file, paths front-coded, inputs
         // referring to the cache.
@@ -425,8 +421,8 @@ mod tests {
         update
             .set
             .insert("t".into(), record(1, vec![(path(1), digest(1), false)]));
-        update.files.insert(path(1), fe(1));
-        store.commit(&update).unwrap();
+        update.files.push((path(1), fe(1)));
+        store.commit(update.clone()).unwrap();
         let file = store.dir().join("state");
         let good = std::fs::read(&file).unwrap();
         let mut cases: Vec<(Vec<u8>, &str)> = vec![
@@ -451,7 +447,7 @@ mod tests {
             );
         }
         // A commit over a corrupt file starts afresh.
-        store.commit(&update).unwrap();
+        store.commit(update.clone()).unwrap();
         assert_eq!(load(&store).tasks["t"], update.set["t"]);
     }
 
@@ -462,7 +458,7 @@ mod tests {
         let inputs: Vec<_> = (0..40).map(|i| (path(i), digest(i as u64), false)).collect();
         update.set.insert("t".into(), record(1, inputs));
         update.files = (0..40).map(|i| (path(i), fe(i as u64))).collect();
-        store.commit(&update).unwrap();
+        store.commit(update.clone()).unwrap();
         let good = std::fs::read(store.dir().join("state")).unwrap();
         // Flip each body byte, then fix the checksum: decoding must fail
         // cleanly or give some state, never panic.
