@@ -24,7 +24,7 @@ pub fn files(root: &Path, ctx: &BuildContext) -> Result<Vec<Entry>, InputError> 
     let mut out = Vec::new();
     walk(root, &context, dir, "", &ignore, &mut out)?;
     let df_rel = ctx.dockerfile.trim_start_matches("./").to_string();
-    if !out.iter().any(|e| e.rel == df_rel) {
+    if !out.iter().any(|e| *e.rel == *df_rel) {
         let m = std::fs::symlink_metadata(&dockerfile).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 io_err(&df_rel, std::io::Error::new(e.kind(), "the Dockerfile does not exist"))
@@ -33,7 +33,7 @@ pub fn files(root: &Path, ctx: &BuildContext) -> Result<Vec<Entry>, InputError> 
             }
         })?;
         out.push(Entry {
-            rel: df_rel,
+            rel: df_rel.into(),
             stat: Stat::of(&m),
             link: None,
         });
@@ -85,12 +85,12 @@ fn walk(
         let path = root.join(crate::inputs::key_path(&project_rel));
         let m = std::fs::symlink_metadata(&path).map_err(|e| io_err(&project_rel, e))?;
         let link = if m.file_type().is_symlink() {
-            Some(std::fs::read_link(&path).map_err(|e| io_err(&project_rel, e))?)
+            Some(std::fs::read_link(&path).map_err(|e| io_err(&project_rel, e))?.into())
         } else {
             None
         };
         out.push(Entry {
-            rel: project_rel,
+            rel: project_rel.into(),
             stat: Stat::of(&m),
             link,
         });
@@ -126,7 +126,11 @@ mod tests {
             dir: "app".into(),
             dockerfile: "app/Dockerfile".into(),
         };
-        let rels: Vec<String> = files(t.path(), &ctx).unwrap().into_iter().map(|e| e.rel).collect();
+        let rels: Vec<String> = files(t.path(), &ctx)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.rel.into())
+            .collect();
         assert_eq!(
             rels,
             ["app/.dockerignore", "app/Dockerfile", "app/README.md", "app/src/a.py"]

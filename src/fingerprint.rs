@@ -148,7 +148,7 @@ pub fn compute(ing: &Ingredients) -> (Digest, Parts) {
 /// The per-file parts of the inputs (path, content hash, executable bit),
 /// in path order, for a stored record or an explanation.
 pub fn input_parts(inputs: &[Entry], digests: &[Digest]) -> Vec<(String, Digest, bool)> {
-    let part = |i: usize| (inputs[i].rel.clone(), digests[i], executable(&inputs[i]));
+    let part = |i: usize| (inputs[i].rel.to_string(), digests[i], executable(&inputs[i]));
     match path_order(inputs) {
         None => (0..inputs.len()).map(part).collect(),
         Some(order) => order.into_iter().map(part).collect(),
@@ -171,7 +171,7 @@ mod tests {
 
     fn entry(rel: &str, executable: bool) -> Entry {
         Entry {
-            rel: rel.to_string(),
+            rel: rel.into(),
             stat: Stat {
                 mode: if executable { 0o100755 } else { 0o100644 },
                 ..Stat::default()

@@ -131,7 +131,7 @@ pub fn hash_entries(root: &Path, entries: &[Entry], cache: &StatCache) -> Result
         let entry = r?;
         hashes[i] = entry.hash;
         if cacheable(&entry.stat, now) {
-            fresh.push((entries[i].rel.clone(), entry));
+            fresh.push((entries[i].rel.to_string(), entry));
         }
     }
     Ok((hashes, fresh))
@@ -244,7 +244,7 @@ mod tests {
         let es = entries(dir.path(), &["*"]);
         let (hashes, fresh) = hash_entries(dir.path(), &es, &StatCache::default()).unwrap();
         for (e, h) in es.iter().zip(&hashes) {
-            let want = blake3::hash(&std::fs::read(dir.path().join(&e.rel)).unwrap());
+            let want = blake3::hash(&std::fs::read(dir.path().join(&*e.rel)).unwrap());
             assert_eq!(h, want.as_bytes(), "{}", e.rel);
         }
         // Just written: inside the racy window, so not cached yet.

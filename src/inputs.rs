@@ -16,12 +16,16 @@ use crate::walk::{self, Rules, Top};
 
 /// One file (or symlink) matched by a task's globs.
 #[derive(Debug, Clone)]
+///
+/// Boxed strings (not `String`/`PathBuf`): a walk of 100,000 files holds
+/// two or three copies of the list at its peak, and every byte per entry
+/// shows in the peak memory.
 pub struct Entry {
     /// Path relative to the root, `/`-separated.
-    pub rel: String,
+    pub rel: Box<str>,
     pub stat: Stat,
     /// For a symlink, the path it points to (hashed instead of content).
-    pub link: Option<PathBuf>,
+    pub link: Option<Box<Path>>,
 }
 
 /// A file name as it appears in an [`Entry`]'s `rel`: the name itself when
@@ -306,7 +310,7 @@ pub fn resolve(root: &Path, patterns: &[String], want_empty: bool) -> Result<Res
     if want_empty {
         let mut seen = vec![false; globs.len()];
         for e in &out {
-            for i in includes.matches(e.rel.as_str()) {
+            for i in includes.matches(&*e.rel) {
                 seen[i] = true;
             }
         }
@@ -331,7 +335,7 @@ pub fn first_changed<'a>(root: &Path, entries: &'a [Entry]) -> Option<&'a str> {
         let mut dir = OpenDir::default();
         part.iter()
             .find(|e| dir.stat(root, &e.rel) != Some(e.stat))
-            .map(|e| e.rel.as_str())
+            .map(|e| &*e.rel)
     };
     let threads = if entries.len() >= 4096 { walk::parallelism() } else { 1 };
     if threads < 2 {
@@ -391,12 +395,12 @@ fn stat_at(dir: &std::fs::File, name: &OsStr) -> Option<Stat> {
 /// An entry for a path found without a directory walk.
 fn entry(root: &Path, rel: String, path: &Path, m: &Metadata) -> Result<Entry, InputError> {
     let link = if m.file_type().is_symlink() {
-        Some(std::fs::read_link(path).map_err(|e| io_err(root, path, e))?)
+        Some(std::fs::read_link(path).map_err(|e| io_err(root, path, e))?.into())
     } else {
         None
     };
     Ok(Entry {
-        rel,
+        rel: rel.into(),
         stat: Stat::of(m),
         link,
     })
@@ -422,7 +426,7 @@ mod tests {
             .unwrap()
             .files
             .into_iter()
-            .map(|e| e.rel)
+            .map(|e| e.rel.into())
             .collect()
     }
 
@@ -485,7 +489,7 @@ mod tests {
         std::os::unix::fs::symlink("a.py", t.path().join("src/file-link")).unwrap();
         std::os::unix::fs::symlink("/nowhere", t.path().join("src/dangling")).unwrap();
         let r = resolve(t.path(), &["src/**".into(), "src/file-link".into()], false).unwrap();
-        let got: Vec<(&str, Option<&Path>)> = r.files.iter().map(|e| (e.rel.as_str(), e.link.as_deref())).collect();
+        let got: Vec<(&str, Option<&Path>)> = r.files.iter().map(|e| (&*e.rel, e.link.as_deref())).collect();
         assert_eq!(
             got,
             [
@@ -628,7 +632,7 @@ mod tests {
                     .unwrap()
                     .files
                     .into_iter()
-                    .map(|e| (e.rel, e.stat, e.link))
+                    .map(|e| (e.rel.into(), e.stat, e.link.map(PathBuf::from)))
                     .collect();
                 let want = simple(t.path(), &patterns);
                 assert_eq!(got.len(), want.len(), "{patterns:?} (seed {seed})");
@@ -692,7 +696,7 @@ mod tests {
             std::fs::write(&path, n).unwrap();
         }
         let files = resolve(t.path(), &["**/*.txt".into()], false).unwrap().files;
-        let keys: Vec<&str> = files.iter().map(|e| e.rel.as_str()).collect();
+        let keys: Vec<&str> = files.iter().map(|e| &*e.rel).collect();
         assert_eq!(keys, ["caf\0e9.txt", "caf\0ff.txt", "caf\u{fffd}.txt", "d\0ff/x.txt"]);
         for e in &files {
             let path = key_path(&e.rel);

@@ -165,7 +165,7 @@ fn take(e: &mut Entry) -> Entry {
     std::mem::replace(
         e,
         Entry {
-            rel: String::new(),
+            rel: Box::default(),
             stat: Stat::default(),
             link: None,
         },
@@ -316,8 +316,9 @@ impl Walker<'_> {
                 continue;
             }
             let name = crate::inputs::name_key(&name);
-            let mut rel = String::with_capacity(job.rel.len() + 1 + name.len());
-            if !job.rel.is_empty() {
+            let sep = usize::from(!job.rel.is_empty());
+            let mut rel = String::with_capacity(job.rel.len() + sep + name.len());
+            if sep == 1 {
                 rel.push_str(&job.rel);
                 rel.push('/');
             }
@@ -347,12 +348,13 @@ impl Walker<'_> {
             };
             let link = if m.file_type().is_symlink() {
                 let p = entry.path();
-                Some(std::fs::read_link(&p).map_err(|e| io(&p, e))?)
+                Some(std::fs::read_link(&p).map_err(|e| io(&p, e))?.into())
             } else {
                 None
             };
             files.push(Entry {
-                rel,
+                // Sized exactly above: no reallocation.
+                rel: rel.into_boxed_str(),
                 stat: Stat::of(&m),
                 link,
             });

@@ -340,7 +340,7 @@ async fn fetch(
 /// match there: an artifact never writes anywhere else.
 fn matches_outputs(tree: &Path, meta: &Meta) -> Result<(), String> {
     let res = crate::inputs::resolve(tree, &meta.outputs, false).map_err(|e| e.to_string())?;
-    let matched: HashSet<&str> = res.files.iter().map(|e| e.rel.as_str()).collect();
+    let matched: HashSet<&str> = res.files.iter().map(|e| &*e.rel).collect();
     let listed: HashSet<&str> = meta
         .entries
         .iter()

@@ -417,12 +417,12 @@ fn check_outputs(ctx: &Context, task: &Task, rec: &TaskRecord, files: &mut Vec<(
         let file = root.join(inputs::key_path(path));
         match std::fs::symlink_metadata(&file) {
             Ok(m) => entries.push(Entry {
-                rel: path.clone(),
+                rel: path.as_str().into(),
                 stat: Stat::of(&m),
                 link: m
                     .file_type()
                     .is_symlink()
-                    .then(|| std::fs::read_link(&file).unwrap_or_default()),
+                    .then(|| std::fs::read_link(&file).unwrap_or_default().into()),
             }),
             Err(_) => return Some(Reason::OutputMissing(path.clone())),
         }
@@ -618,7 +618,12 @@ fn finish(
         unrecorded |= !res.empty.is_empty();
         let (digests, fresh) = hashing::hash_entries(root, &res.files, &ctx.state.files).map_err(|e| e.to_string())?;
         files.extend(fresh);
-        outputs = res.files.into_iter().map(|e| e.rel).zip(digests).collect();
+        outputs = res
+            .files
+            .into_iter()
+            .map(|e| e.rel.into_string())
+            .zip(digests)
+            .collect();
     }
     if unrecorded || task.interactive || (task.inputs.is_none() && !matches!(task.action, Action::Image(_))) {
         return Ok(None);
