@@ -126,8 +126,12 @@ fn run(cli: &Cli, color: bool) -> Result<(), Error> {
         print!("{}", crate::completions::script(shell));
         return Ok(());
     }
-    let config = load::load(&config_path(cli)?).map_err(Error::Config)?;
+    let path = config_path(cli)?;
     let (names, assignments) = cli.split_args();
+    // The state is read while the config is parsed, when tasks will run.
+    let state =
+        (!names.is_empty() && cli.graph.is_none() && !cli.vars && !cli.doctor && !cli.list).then(|| early_state(&path));
+    let config = load::load(&path).map_err(Error::Config)?;
     if let Some(task) = &cli.graph {
         let roots: Vec<String> = std::iter::once(task)
             .filter(|t| !t.is_empty())
@@ -187,7 +191,10 @@ fn run(cli: &Cli, color: bool) -> Result<(), Error> {
     reporter.live = !reporter.github && verbosity != Verbosity::Quiet && std::io::stderr().is_terminal();
     let reporter = Arc::new(reporter);
     let store = Store::new(&config.root);
-    let (state, warning) = store.load();
+    let (state, warning) = match state.and_then(|s| s.join().ok()) {
+        Some((root, loaded)) if root == config.root => loaded,
+        _ => store.load(),
+    };
     if let Some(w) = warning {
         reporter.warn(&w);
     }
@@ -225,9 +232,30 @@ fn run(cli: &Cli, color: bool) -> Result<(), Error> {
         return watch(ctx, plan);
     }
     let config = ctx.config.clone();
-    let result = scheduler::run(Arc::new(ctx), &plan).map_err(|e| Error::Internal(e.to_string()))?;
+    let ctx = Arc::new(ctx);
+    let result = scheduler::run(ctx.clone(), &plan).map_err(|e| Error::Internal(e.to_string()))?;
     reporter.summary(&result.counts(), result.took);
-    after_run(cli, &config, &plan, &result, started, &reporter, false)
+    let status = after_run(cli, &config, &plan, &result, started, &reporter, false);
+    // The process exits next: freeing the config, state and outcomes of
+    // every task one by one would only delay it.
+    std::mem::forget((ctx, config, plan, result));
+    status
+}
+
+/// Starts loading the state of the project `config_file` belongs to (its
+/// directory, as the config loader makes it the root), on another thread.
+fn early_state(
+    config_file: &std::path::Path,
+) -> std::thread::JoinHandle<(PathBuf, (crate::state::State, Option<String>))> {
+    let root = config_file
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    std::thread::spawn(move || {
+        let root = std::fs::canonicalize(&root).unwrap_or(root);
+        let loaded = Store::new(&root).load();
+        (root, loaded)
+    })
 }
 
 /// The reports of a finished run (`--summary`, `--profile`, the GitHub

@@ -64,55 +64,46 @@ pub fn run(
         return Err(SpawnError::Interrupted);
     }
     let path = find_program(program, env).ok_or_else(|| SpawnError::NotFound(program.clone()))?;
-    let mut expr = duct::cmd(path, args).dir(cwd).full_env(env).unchecked();
-    let mut pipes = None;
+    // std's `Command` straight (posix_spawn: `process_group` keeps it on
+    // the vfork path), its environment exactly `env`.
+    let mut cmd = std::process::Command::new(exe_for_dir(path).map_err(|e| SpawnError::Io(program.clone(), e))?);
+    cmd.args(args).current_dir(cwd).env_clear().envs(env);
     if io == Io::Piped {
-        let (out_r, out_w) = os_pipe::pipe().map_err(|e| SpawnError::Io(program.clone(), e))?;
-        let (err_r, err_w) = os_pipe::pipe().map_err(|e| SpawnError::Io(program.clone(), e))?;
-        expr = expr
-            .stdin_null()
-            .stdout_file(out_w)
-            .stderr_file(err_w)
-            .before_spawn(|c| {
-                own_group(c);
-                Ok(())
-            });
-        pipes = Some((out_r, err_r));
+        use std::process::Stdio;
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        own_group(&mut cmd);
     }
-    let started = expr.start();
-    // Dropping the expression closes our copies of the pipes' write ends,
-    // so reading sees EOF when the child (and what it left) exits.
-    drop(expr);
-    let handle = started.map_err(|e| {
+    // Only the child holds the pipes' write ends, so reading sees EOF when
+    // the child (and what it left running) exits.
+    let mut child = cmd.spawn().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound && !program.contains('/') {
             SpawnError::NotFound(program.clone())
         } else {
             SpawnError::Io(program.clone(), e)
         }
     })?;
-    let group = handle.pids().first().map(|p| *p as i32);
+    drop(cmd);
     let mut last_err = None;
-    let status = match pipes {
-        Some((out, err)) => {
+    let status = match (child.stdout.take(), child.stderr.take()) {
+        (Some(out), Some(err)) => {
+            let group = child.id() as i32;
             // Registered until the pipes close, so a Ctrl-C reaches what the
             // child left in its group (a background job) too.
-            if let Some(g) = group {
-                register(g);
-                // A Ctrl-C that arrived between the check above and registering.
-                if cancelled() {
-                    signal_group(g, Signal::Term);
-                }
+            register(group);
+            // A Ctrl-C that arrived between the check above and registering.
+            if cancelled() {
+                signal_group(group, Signal::Term);
             }
+            let out = std::fs::File::from(std::os::fd::OwnedFd::from(out));
+            let err = std::fs::File::from(std::os::fd::OwnedFd::from(err));
             last_err = pump(out, err, task, reporter);
-            let status = handle.wait().map(|o| o.status);
-            if let Some(g) = group {
-                unregister(g);
-            }
+            let status = child.wait();
+            unregister(group);
             status
         }
-        None => {
+        _ => {
             FOREGROUND.store(true, Ordering::SeqCst);
-            let status = handle.wait().map(|o| o.status);
+            let status = child.wait();
             FOREGROUND.store(false, Ordering::SeqCst);
             status
         }
@@ -151,6 +142,17 @@ fn find_program(program: &str, env: &HashMap<String, String>) -> Option<std::pat
         .get_or_insert_default()
         .insert(key, found.clone());
     Some(found)
+}
+
+/// A relative path with a `/` names a file relative to mtr's working
+/// directory, not the child's (`dir`): made absolute before the child
+/// changes directory. A bare name is left alone.
+fn exe_for_dir(path: std::path::PathBuf) -> std::io::Result<std::path::PathBuf> {
+    if path.is_relative() && path.components().count() > 1 {
+        path.canonicalize()
+    } else {
+        Ok(path)
+    }
 }
 
 #[cfg(unix)]
@@ -200,7 +202,7 @@ pub const MAX_LINE: usize = 16 << 20;
 /// Forwards both pipes of a child line by line until both close, in this
 /// thread (no reader threads to start per process); returns the last
 /// non-empty stderr line.
-fn pump(out: os_pipe::PipeReader, err: os_pipe::PipeReader, task: &str, reporter: &Reporter) -> Option<String> {
+fn pump(out: std::fs::File, err: std::fs::File, task: &str, reporter: &Reporter) -> Option<String> {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     use std::io::Read;
     use std::os::fd::AsFd;
@@ -405,5 +407,45 @@ pub fn run_cleanups() {
                 .stderr(std::process::Stdio::null())
                 .status();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_relative_program_path_is_taken_from_mtr_s_directory() {
+        assert_eq!(exe_for_dir("sh".into()).unwrap(), Path::new("sh"));
+        assert_eq!(exe_for_dir("/bin/sh".into()).unwrap(), Path::new("/bin/sh"));
+        let here = std::env::current_dir().unwrap();
+        assert_eq!(exe_for_dir("./Cargo.toml".into()).unwrap(), here.join("Cargo.toml"));
+    }
+
+    /// The process group is read from `/proc` (field 5 of `stat`), so no
+    /// `ps` is needed on the machine.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_child_gets_exactly_the_environment_given_its_own_group_and_both_streams() {
+        let reporter = Arc::new(Reporter::new(false, crate::report::Verbosity::Quiet));
+        reporter.start_capture("t");
+        let env = HashMap::from([
+            ("FOO".to_string(), "bar".to_string()),
+            ("PATH".to_string(), "/usr/bin:/bin".to_string()),
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        let argv: Vec<String> = [
+            "sh",
+            "-c",
+            "echo \"$FOO-${HOME:-none}-$(basename \"$PWD\")\"; [ \"$(cut -d ' ' -f 5 /proc/$$/stat)\" = $$ ] && echo own group; echo oops >&2; exit 3",
+        ]
+        .map(String::from)
+        .to_vec();
+        let exit = run("t", &argv, dir.path(), &env, Io::Piped, &reporter).unwrap();
+        assert_eq!(exit.code, 3);
+        assert_eq!(exit.last_err.as_deref(), Some("oops"));
+        let name = dir.path().file_name().unwrap().to_string_lossy().into_owned();
+        let log = String::from_utf8(reporter.take_capture("t")).unwrap();
+        assert_eq!(log, format!("o bar-none-{name}\no own group\ne oops\n"));
     }
 }

@@ -247,6 +247,10 @@ async fn run_async(ctx: Arc<Context>, plan: &Plan, cache: Option<Arc<Cache>>) ->
         index,
         start,
     });
+    // `-B` tasks run whatever their records say: journal them together
+    // when the first task starts, rather than with one sync each.
+    ctx.store
+        .expect(plan.order.iter().filter(|n| ctx.options.force.contains(*n)).cloned());
     let plan_arc = Arc::new(plan.clone());
     let workers = ctx.options.jobs.max(1).min(plan.order.len().max(1));
     let (exited_tx, mut exited) = tokio::sync::mpsc::unbounded_channel::<()>();

@@ -11,7 +11,7 @@
 //! are dropped when the state is loaded (those tasks run again), and the
 //! next commit deletes it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -23,10 +23,23 @@ const PREFIX: &str = "journal-";
 const NEW: &str = ".new";
 
 /// This process's journal (opened on the first task that starts).
+///
+/// Every name is synced before its task starts, but one sync covers many
+/// names: the tasks announced with [`expect`](Journal::expect) (they run
+/// for certain, e.g. under `-B`) go into the file together with the first
+/// task that begins, and tasks beginning at the same time share one sync
+/// (group commit). A journal may so name a task that never started; after
+/// a crash that only costs a run, never a wrong skip.
 #[derive(Debug)]
 pub struct Journal {
     dir: PathBuf,
     open: Mutex<Option<Open>>,
+    /// Tasks to write with the next write (see [`expect`](Self::expect)).
+    expected: Mutex<BTreeSet<String>>,
+    /// The generation of the last write known to be on disk; held while
+    /// syncing, so tasks that begin meanwhile wait for it, then sync once
+    /// together.
+    synced: Mutex<u64>,
 }
 
 #[derive(Debug)]
@@ -34,7 +47,12 @@ struct Open {
     /// Held for its lock, released when the file is closed.
     file: Arc<File>,
     path: PathBuf,
+    /// The tasks that began (what the commit must account for).
     tasks: BTreeSet<String>,
+    /// The names in the file: the tasks that began and expected ones.
+    written: HashSet<String>,
+    /// Counts writes, so a sync knows which ones it covers.
+    generation: u64,
 }
 
 impl Journal {
@@ -42,6 +60,8 @@ impl Journal {
         Journal {
             dir,
             open: Mutex::new(None),
+            expected: Mutex::new(BTreeSet::new()),
+            synced: Mutex::new(0),
         }
     }
 
@@ -49,9 +69,22 @@ impl Journal {
         self.open.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether this process holds a journal now (so `.mtr/` exists).
+    pub fn is_open(&self) -> bool {
+        self.lock().is_some()
+    }
+
+    /// Announces tasks that will run if they get to start: they are
+    /// written (and synced) with the first task that begins, instead of
+    /// one sync each. Only for tasks that run whatever their record says:
+    /// after a crash each of them loses its record, started or not.
+    pub fn expect(&self, tasks: impl IntoIterator<Item = String>) {
+        self.expected.lock().unwrap_or_else(|e| e.into_inner()).extend(tasks);
+    }
+
     /// Notes, durably, that `task` is about to start.
     pub fn begin(&self, task: &str) -> std::io::Result<()> {
-        let file = {
+        let (file, generation) = {
             let mut open = self.lock();
             if open.is_none() {
                 *open = Some(self.create()?);
@@ -59,17 +92,40 @@ impl Journal {
             let Some(o) = open.as_mut() else {
                 return Ok(());
             };
-            if !o.tasks.insert(task.to_string()) {
-                return Ok(());
+            o.tasks.insert(task.to_string());
+            if o.written.contains(task) {
+                // In the file already (expected, or begun before): the sync
+                // that wrote it may still be going on, so wait for it below.
+                (o.file.clone(), o.generation)
+            } else {
+                // One name per line; task names never hold a newline.
+                let mut names = vec![task.to_string()];
+                let expected = std::mem::take(&mut *self.expected.lock().unwrap_or_else(|e| e.into_inner()));
+                names.extend(expected.into_iter().filter(|n| n != task && !o.written.contains(n)));
+                let mut text = String::with_capacity(names.iter().map(|n| n.len() + 1).sum());
+                for n in &names {
+                    text.push_str(n);
+                    text.push('\n');
+                }
+                (&*o.file).write_all(text.as_bytes())?;
+                o.written.extend(names);
+                o.generation += 1;
+                (o.file.clone(), o.generation)
             }
-            // One name per line; task names never hold a newline.
-            (&*o.file).write_all(format!("{task}\n").as_bytes())?;
-            o.file.clone()
         };
         // A few bytes: cheap next to starting a task, and it keeps the
-        // promise across a power cut, not only a killed process. Outside the
-        // lock, so tasks starting together share the wait.
-        file.sync_data()
+        // promise across a power cut, not only a killed process. One sync
+        // covers every write made before it started: a task that begins
+        // while another syncs waits, then finds its name synced or syncs
+        // the names of all the tasks that waited with it.
+        let mut synced = self.synced.lock().unwrap_or_else(|e| e.into_inner());
+        if *synced >= generation {
+            return Ok(());
+        }
+        let upto = self.lock().as_ref().map_or(generation, |o| o.generation);
+        file.sync_data()?;
+        *synced = upto;
+        Ok(())
     }
 
     /// The tasks begun since the last [`clear`](Self::clear).
@@ -79,10 +135,13 @@ impl Journal {
 
     /// After a commit that recorded how every begun task ended.
     pub fn clear(&self) {
+        self.expected.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        let mut synced = self.synced.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(o) = self.lock().take() {
             let _ = std::fs::remove_file(&o.path);
             drop(o.file);
         }
+        *synced = 0;
     }
 
     /// Creates `journal-PID-N` locked: created under a `.new` name, locked,
@@ -109,6 +168,8 @@ impl Journal {
                         file: Arc::new(file),
                         path,
                         tasks: BTreeSet::new(),
+                        written: HashSet::new(),
+                        generation: 0,
                     });
                 }
                 // Another process took it for a dead one's leftover in the
@@ -197,5 +258,74 @@ mod tests {
         assert!(j.begun().is_empty());
         j.begin("b").unwrap();
         assert_eq!(j.begun().into_iter().collect::<Vec<_>>(), ["b"]);
+    }
+
+    #[test]
+    fn expected_tasks_are_written_with_the_first_that_begins() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::new(dir.path().to_path_buf());
+        j.expect(["b", "c", "d"].map(String::from));
+        j.begin("c").unwrap();
+        let path = j.lock().as_ref().unwrap().path.clone();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().collect::<Vec<_>>(), ["c", "b", "d"]);
+        // Already in the file: no second write.
+        j.begin("b").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+        // Not expected: written on its own.
+        j.begin("e").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap().lines().collect::<Vec<_>>(),
+            ["c", "b", "d", "e"]
+        );
+        // The commit accounts for the tasks that began, not the expected.
+        assert_eq!(j.begun().into_iter().collect::<Vec<_>>(), ["b", "c", "e"]);
+        // A crash now: every name in the file loses its record, `d` too.
+        let o = j.lock().take().unwrap();
+        drop(o.file);
+        let mut found = dead(dir.path());
+        assert_eq!(found.len(), 1);
+        found[0].tasks.sort();
+        assert_eq!(found[0].tasks, ["b", "c", "d", "e"]);
+    }
+
+    #[test]
+    fn clear_forgets_the_expected_tasks() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::new(dir.path().to_path_buf());
+        j.expect(["x".to_string()]);
+        j.begin("a").unwrap();
+        j.clear();
+        j.expect(["y".to_string()]);
+        j.begin("b").unwrap();
+        let path = j.lock().as_ref().unwrap().path.clone();
+        assert_eq!(std::fs::read_to_string(path).unwrap(), "b\ny\n");
+    }
+
+    #[test]
+    fn tasks_beginning_together_are_all_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Arc::new(Journal::new(dir.path().to_path_buf()));
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let j = j.clone();
+                std::thread::spawn(move || {
+                    for i in 0..25 {
+                        j.begin(&format!("t{t}-{i}")).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let path = j.lock().as_ref().unwrap().path.clone();
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut names: Vec<&str> = text.lines().collect();
+        names.sort();
+        let mut want: Vec<String> = (0..8).flat_map(|t| (0..25).map(move |i| format!("t{t}-{i}"))).collect();
+        want.sort();
+        assert_eq!(names, want);
+        assert_eq!(*j.synced.lock().unwrap(), j.lock().as_ref().unwrap().generation);
     }
 }

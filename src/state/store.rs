@@ -50,9 +50,17 @@ impl Store {
     /// dropped, so it runs again (see [`super::journal`]). Best effort: a
     /// `.mtr/` that cannot be written is reported by the commit.
     pub fn begin(&self, task: &str) {
-        if self.ensure_dir().is_ok() {
+        // `.mtr/` exists while this process holds a journal in it.
+        if self.journal.is_open() || self.ensure_dir().is_ok() {
             let _ = self.journal.begin(task);
         }
+    }
+
+    /// Announces tasks that will run whatever their records say (`-B`):
+    /// they are journaled together with the first task that begins, not
+    /// with one sync each (see [`Journal::expect`]).
+    pub fn expect(&self, tasks: impl IntoIterator<Item = String>) {
+        self.journal.expect(tasks);
     }
 
     pub fn dir(&self) -> &Path {
@@ -311,6 +319,32 @@ mod tests {
         let (state, warning) = store.load();
         assert_eq!(warning, None);
         state
+    }
+
+    #[test]
+    fn expected_tasks_that_never_began_keep_their_records() {
+        let (_dir, store) = store();
+        let mut update = Update::default();
+        for t in ["a", "b", "c"] {
+            update.set.insert(t.into(), record(1, Vec::new()));
+        }
+        store.commit(update).unwrap();
+        // `-B a b c`: `a` begins and ends unrecorded (say its job failed
+        // before an outcome), the run stops before `b` and `c` start.
+        store.expect(["a", "b", "c"].map(String::from));
+        store.begin("a");
+        store.commit(Update::default()).unwrap();
+        let state = load(&store);
+        let mut kept: Vec<&String> = state.tasks.keys().collect();
+        kept.sort();
+        assert_eq!(kept, ["b", "c"]);
+        assert!(
+            !std::fs::read_dir(store.dir())
+                .unwrap()
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("journal-")),
+            "the commit removes the journal"
+        );
     }
 
     #[test]
