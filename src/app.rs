@@ -129,8 +129,9 @@ fn run(cli: &Cli, color: bool) -> Result<(), Error> {
     let path = config_path(cli)?;
     let (names, assignments) = cli.split_args();
     // The state is read while the config is parsed, when tasks will run.
-    let state =
-        (!names.is_empty() && cli.graph.is_none() && !cli.vars && !cli.doctor && !cli.list).then(|| early_state(&path));
+    let state = (!names.is_empty() && cli.graph.is_none() && !cli.vars && !cli.doctor && !cli.list)
+        .then(|| early_state(&path))
+        .flatten();
     let config = load::load(&path).map_err(Error::Config)?;
     if let Some(task) = &cli.graph {
         let roots: Vec<String> = std::iter::once(task)
@@ -180,9 +181,11 @@ fn run(cli: &Cli, color: bool) -> Result<(), Error> {
         Verbosity::Normal
     };
     let mut reporter = Reporter::new(color, verbosity);
-    let jobs = cli
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    // One task needs no CPU count (finding it out reads cgroup files).
+    let jobs = cli.jobs.unwrap_or_else(|| match plan.order.len() {
+        0 | 1 => 1,
+        _ => crate::walk::parallelism(),
+    });
     if jobs > 1 && can_overlap(&plan) {
         reporter.prefix = plan.order.iter().map(String::len).max();
     }
@@ -242,20 +245,27 @@ fn run(cli: &Cli, color: bool) -> Result<(), Error> {
     status
 }
 
+/// A loaded state and the warning about it, if any.
+type Loaded = (crate::state::State, Option<String>);
+
 /// Starts loading the state of the project `config_file` belongs to (its
-/// directory, as the config loader makes it the root), on another thread.
-fn early_state(
-    config_file: &std::path::Path,
-) -> std::thread::JoinHandle<(PathBuf, (crate::state::State, Option<String>))> {
+/// directory, as the config loader makes it the root), on another thread;
+/// `None` when the state is small enough to load in less time than a
+/// thread takes to start (most projects: under a millisecond either way).
+fn early_state(config_file: &std::path::Path) -> Option<std::thread::JoinHandle<(PathBuf, Loaded)>> {
+    const WORTH_A_THREAD: u64 = 1 << 20;
     let root = config_file
         .parent()
         .map(std::path::Path::to_path_buf)
         .unwrap_or_default();
-    std::thread::spawn(move || {
+    if Store::new(&root).size() < WORTH_A_THREAD {
+        return None;
+    }
+    Some(std::thread::spawn(move || {
         let root = std::fs::canonicalize(&root).unwrap_or(root);
         let loaded = Store::new(&root).load();
         (root, loaded)
-    })
+    }))
 }
 
 /// The reports of a finished run (`--summary`, `--profile`, the GitHub

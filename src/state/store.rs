@@ -71,6 +71,11 @@ impl Store {
         self.dir.join("state")
     }
 
+    /// The size of the state file in bytes (0 when there is none).
+    pub fn size(&self) -> u64 {
+        std::fs::metadata(self.path()).map_or(0, |m| m.len())
+    }
+
     /// Loads the state; a missing file is empty, a bad one is empty plus a
     /// warning to show. Only the task records' heads are decoded here; the
     /// stat cache is read in place and inputs lists when first used.
