@@ -201,7 +201,7 @@ pub fn resolve(root: &Path, patterns: &[String], want_empty: bool) -> Result<Res
     // Directories whose every file some pattern includes: no matching there.
     let mut all_under: Vec<String> = Vec::new();
     let mut literals: Vec<String> = Vec::new();
-    let mut globs: Vec<String> = Vec::new();
+    let mut globs: Vec<(&String, String)> = Vec::new();
     let (mut has_excludes, mut has_prune) = (false, false);
     for raw in patterns {
         if let Some(neg) = raw.strip_prefix('!') {
@@ -220,7 +220,6 @@ pub fn resolve(root: &Path, patterns: &[String], want_empty: bool) -> Result<Res
             literals.push(p.to_string());
             continue;
         }
-        includes.add(build(p).map_err(|e| InputError::Glob(raw.clone(), e))?);
         let base: Vec<&str> = p.split('/').take_while(|c| !has_meta(c)).collect();
         let base = base.join("/");
         let rest = if base.is_empty() { p } else { &p[base.len() + 1..] };
@@ -228,7 +227,7 @@ pub fn resolve(root: &Path, patterns: &[String], want_empty: bool) -> Result<Res
             all_under.push(base.clone());
         }
         bases.push(base);
-        globs.push(p.to_string());
+        globs.push((raw, p.to_string()));
     }
     // Building a glob set costs more than walking a small tree (it sets
     // up Aho-Corasick and regex matchers), so skip the sets nothing will
@@ -241,6 +240,11 @@ pub fn resolve(root: &Path, patterns: &[String], want_empty: bool) -> Result<Res
             .build()
             .map_err(|e| InputError::Glob(patterns.join(" "), e.to_string())),
     };
+    if want_empty || !only_all_under {
+        for (raw, p) in &globs {
+            includes.add(build(p).map_err(|e| InputError::Glob(raw.to_string(), e))?);
+        }
+    }
     let includes = finish(includes, want_empty || !only_all_under)?;
     let excludes = finish(excludes, has_excludes)?;
     let prune = finish(prune, has_prune)?;
@@ -318,7 +322,7 @@ pub fn resolve(root: &Path, patterns: &[String], want_empty: bool) -> Result<Res
             .iter()
             .zip(seen)
             .filter(|(_, s)| !s)
-            .map(|(g, _)| g.clone())
+            .map(|((_, g), _)| g.clone())
             .collect();
     }
     res.files = out;

@@ -411,6 +411,9 @@ fn decide(ctx: &Context, task: &Task, deps: &DepState, p: &Prepared, files: &mut
 
 /// Whether every recorded output still has the content it had.
 fn check_outputs(ctx: &Context, task: &Task, rec: &TaskRecord, files: &mut Vec<(String, FileEntry)>) -> Option<Reason> {
+    if rec.outputs.is_empty() && task.outputs.is_empty() {
+        return None;
+    }
     let root = &ctx.config.root;
     let mut entries = Vec::new();
     for (path, _) in &rec.outputs {
