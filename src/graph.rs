@@ -3,7 +3,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 
-use petgraph::algo::{kosaraju_scc, toposort};
+use petgraph::algo::kosaraju_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::config::Config;
@@ -73,37 +73,47 @@ pub struct Plan {
 
 impl Plan {
     pub fn new(config: &Config, requested: &[String]) -> Plan {
-        let mut g: DiGraph<String, ()> = DiGraph::new();
-        let mut index: HashMap<String, NodeIndex> = HashMap::new();
-        let mut deps: HashMap<String, Vec<String>> = HashMap::new();
-        let mut stack: Vec<String> = requested.to_vec();
-        while let Some(name) = stack.pop() {
-            if deps.contains_key(&name) {
+        // Tasks are indexes into `config.tasks` (declaration order) until
+        // the plan is built, so no name is hashed or cloned twice.
+        let resolve = |name: &str| {
+            config
+                .tasks
+                .get_index_of(name)
+                .or_else(|| config.aliases.get(name).and_then(|t| config.tasks.get_index_of(t)))
+        };
+        let mut deps: Vec<Option<Vec<usize>>> = vec![None; config.tasks.len()];
+        let mut stack: Vec<usize> = requested
+            .iter()
+            .map(|name| {
+                config
+                    .tasks
+                    .get_index_of(name)
+                    .unwrap_or_else(|| panic!("no task `{name}` in the config"))
+            })
+            .collect();
+        let mut needed = 0;
+        while let Some(i) = stack.pop() {
+            if deps[i].is_some() {
                 continue;
             }
-            let task_deps: Vec<String> = config.tasks[&name]
-                .deps
-                .iter()
-                .filter_map(|(d, _)| config.resolve_task(d).map(str::to_owned))
-                .collect();
-            stack.extend(task_deps.iter().cloned());
-            deps.insert(name, task_deps);
+            let task_deps: Vec<usize> = config.tasks[i].deps.iter().filter_map(|(d, _)| resolve(d)).collect();
+            stack.extend(&task_deps);
+            deps[i] = Some(task_deps);
+            needed += 1;
         }
-        // Declaration order breaks ties, so plans read like the file.
-        for name in config.tasks.keys().filter(|n| deps.contains_key(*n)) {
-            index.insert(name.clone(), g.add_node(name.clone()));
-        }
-        for (name, ds) in &deps {
-            for d in ds {
-                g.add_edge(index[d], index[name], ());
+        let name = |i: usize| config.tasks.get_index(i).map(|(k, _)| k.clone()).unwrap_or_default();
+        let order = stable_order(&deps, needed)
+            // A cycle (config validation rejects them): declaration order.
+            .unwrap_or_else(|| (0..deps.len()).filter(|&i| deps[i].is_some()).collect());
+        let mut names: HashMap<String, Vec<String>> = HashMap::with_capacity(needed);
+        for (i, ds) in deps.iter().enumerate() {
+            if let Some(ds) = ds {
+                names.insert(name(i), ds.iter().map(|&d| name(d)).collect());
             }
         }
-        let order = toposort(&g, None)
-            .map(|nodes| nodes.into_iter().map(|n| g[n].clone()).collect())
-            .unwrap_or_else(|_| config.tasks.keys().filter(|n| deps.contains_key(*n)).cloned().collect());
         Plan {
-            order: stable_order(&g, order, config),
-            deps,
+            order: order.into_iter().map(name).collect(),
+            deps: names,
             requested: requested.to_vec(),
         }
     }
@@ -118,32 +128,57 @@ impl Plan {
     }
 }
 
-/// A topological order that prefers declaration order among ready tasks.
-fn stable_order(g: &DiGraph<String, ()>, fallback: Vec<String>, config: &Config) -> Vec<String> {
-    let pos: HashMap<&str, usize> = config.tasks.keys().enumerate().map(|(i, k)| (k.as_str(), i)).collect();
-    let mut indegree: HashMap<NodeIndex, usize> = g
-        .node_indices()
-        .map(|n| (n, g.neighbors_directed(n, petgraph::Incoming).count()))
-        .collect();
+/// A topological order of the tasks with `Some` deps (`needed` of them)
+/// that prefers declaration (index) order among ready tasks; `None` on a
+/// cycle.
+fn stable_order(deps: &[Option<Vec<usize>>], needed: usize) -> Option<Vec<usize>> {
+    let mut waiting: Vec<usize> = deps.iter().map(|d| d.as_ref().map_or(0, Vec::len)).collect();
+    let mut dependants: Vec<Vec<usize>> = vec![Vec::new(); deps.len()];
+    for (i, ds) in deps.iter().enumerate() {
+        for &d in ds.iter().flatten() {
+            dependants[d].push(i);
+        }
+    }
     // A heap, not a sort per step: an aggregate of 100,000 tasks has them
     // all ready at once.
-    let mut ready: BinaryHeap<Reverse<(usize, NodeIndex)>> = indegree
-        .iter()
-        .filter(|(_, d)| **d == 0)
-        .map(|(n, _)| Reverse((pos[g[*n].as_str()], *n)))
+    let mut ready: BinaryHeap<Reverse<usize>> = (0..deps.len())
+        .filter(|&i| deps[i].is_some() && waiting[i] == 0)
+        .map(Reverse)
         .collect();
-    let mut out = Vec::new();
-    while let Some(Reverse((_, n))) = ready.pop() {
-        out.push(g[n].clone());
-        for m in g.neighbors(n) {
-            let d = indegree.entry(m).or_default();
-            *d -= 1;
-            if *d == 0 {
-                ready.push(Reverse((pos[g[m].as_str()], m)));
+    let mut out = Vec::with_capacity(needed);
+    while let Some(Reverse(n)) = ready.pop() {
+        out.push(n);
+        for &m in &dependants[n] {
+            waiting[m] -= 1;
+            if waiting[m] == 0 {
+                ready.push(Reverse(m));
             }
         }
     }
-    if out.len() == fallback.len() { out } else { fallback }
+    (out.len() == needed).then_some(out)
+}
+
+/// Whether the graph with `deps[i]` the successors of node `i` has no
+/// cycle (a self-loop is one).
+pub fn is_acyclic(deps: &[Vec<usize>]) -> bool {
+    let mut waiting = vec![0usize; deps.len()];
+    for ds in deps {
+        for &d in ds {
+            waiting[d] += 1;
+        }
+    }
+    let mut ready: Vec<usize> = (0..deps.len()).filter(|&i| waiting[i] == 0).collect();
+    let mut done = 0;
+    while let Some(n) = ready.pop() {
+        done += 1;
+        for &d in &deps[n] {
+            waiting[d] -= 1;
+            if waiting[d] == 0 {
+                ready.push(d);
+            }
+        }
+    }
+    done == deps.len()
 }
 
 #[cfg(test)]
@@ -178,6 +213,14 @@ mod tests {
         let cycles = find_cycles(nodes, &edges);
         assert_eq!(cycles.len(), 1);
         assert_eq!(cycles[0].len(), n + 1);
+    }
+
+    #[test]
+    fn acyclic_iff_no_cycle() {
+        assert!(is_acyclic(&[vec![1, 2], vec![2], vec![]]));
+        assert!(is_acyclic(&[vec![1, 1], vec![]]));
+        assert!(!is_acyclic(&[vec![0]]));
+        assert!(!is_acyclic(&[vec![1], vec![2], vec![0], vec![]]));
     }
 
     #[test]

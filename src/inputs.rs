@@ -15,11 +15,11 @@ use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use crate::walk::{self, Rules, Top};
 
 /// One file (or symlink) matched by a task's globs.
-#[derive(Debug, Clone)]
 ///
 /// Boxed strings (not `String`/`PathBuf`): a walk of 100,000 files holds
 /// two or three copies of the list at its peak, and every byte per entry
 /// shows in the peak memory.
+#[derive(Debug, Clone)]
 pub struct Entry {
     /// Path relative to the root, `/`-separated.
     pub rel: Box<str>,

@@ -5,7 +5,8 @@
 //! mistake becomes a diagnostic pointing at it, and one bad field does not
 //! hide the next.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::fmt::{self, Display};
 use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
@@ -20,6 +21,19 @@ use super::model::*;
 use super::template::{Ref, Template, is_task_name, is_var_name};
 
 type Value<'i> = Spanned<DeValue<'i>>;
+
+/// What a value is called in messages, e.g. `tasks.build.deps`: formatted
+/// only when an error is reported, so a valid config allocates no names.
+type What<'a> = &'a dyn Display;
+
+/// `{0}.{1}`, lazily: a field's name under its parent's.
+struct Dot<'a>(What<'a>, &'a dyn Display);
+
+impl Display for Dot<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.0, self.1)
+    }
+}
 
 const TOP_KEYS: &[&str] = &["project", "vars", "env", "tasks", "builders", "cache"];
 const PROJECT_KEYS: &[&str] = &["name", "shell", "dotenv", "default"];
@@ -84,12 +98,19 @@ pub fn load(file: &Path) -> Result<Config, Vec<ConfigError>> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "montage.toml".into());
-    parse(&text, &name, file, &root)
+    parse_owned(text, &name, file, &root)
 }
 
 /// Parses config text; `name` labels diagnostics.
 pub fn parse(text: &str, name: &str, file: &Path, root: &Path) -> Result<Config, Vec<ConfigError>> {
-    let source: Source = Arc::new(NamedSource::new(name, text.to_owned()).with_language("toml"));
+    parse_owned(text.to_owned(), name, file, root)
+}
+
+/// [`parse`], keeping `text` as the diagnostics' source without a copy.
+fn parse_owned(text: String, name: &str, file: &Path, root: &Path) -> Result<Config, Vec<ConfigError>> {
+    let source: Source = Arc::new(NamedSource::new(name, text).with_language("toml"));
+    let shared = source.clone();
+    let text: &str = shared.inner();
     let (doc, parse_errors) = DeTable::parse_recoverable(text);
     let mut l = Loader {
         src: text,
@@ -132,7 +153,7 @@ impl Loader<'_> {
         self.errors.push(e);
     }
 
-    fn wrong_type(&mut self, v: &Value, what: &str, expected: &str) {
+    fn wrong_type(&mut self, v: &Value, what: What, expected: &str) {
         self.error(
             ConfigError::new(
                 "type",
@@ -143,22 +164,26 @@ impl Loader<'_> {
     }
 
     /// Reports keys of `table` outside `allowed`.
-    fn check_keys(&mut self, table: &DeTable, allowed: &[&str], section: &str) {
+    fn check_keys(&mut self, table: &DeTable, allowed: &[&str], section: What) {
         for key in table.keys() {
-            let k: &str = key.get_ref();
-            if !allowed.contains(&k) {
-                let help = did_you_mean(k, allowed.iter().copied())
-                    .unwrap_or_else(|| format!("known keys: {}", allowed.join(", ")));
-                self.error(
-                    ConfigError::new("unknown-key", format!("unknown key `{k}` in {section}"))
-                        .label(key.span(), "unknown key")
-                        .help(help),
-                );
+            if !allowed.contains(&key.get_ref().as_ref()) {
+                self.unknown_key(key, allowed, section);
             }
         }
     }
 
-    fn table<'a, 'i>(&mut self, v: &'a Value<'i>, what: &str) -> Option<&'a DeTable<'i>> {
+    fn unknown_key(&mut self, key: &Spanned<std::borrow::Cow<str>>, allowed: &[&str], section: What) {
+        let k: &str = key.get_ref();
+        let help =
+            did_you_mean(k, allowed.iter().copied()).unwrap_or_else(|| format!("known keys: {}", allowed.join(", ")));
+        self.error(
+            ConfigError::new("unknown-key", format!("unknown key `{k}` in {section}"))
+                .label(key.span(), "unknown key")
+                .help(help),
+        );
+    }
+
+    fn table<'a, 'i>(&mut self, v: &'a Value<'i>, what: What) -> Option<&'a DeTable<'i>> {
         match v.get_ref() {
             DeValue::Table(t) => Some(t),
             _ => {
@@ -168,7 +193,7 @@ impl Loader<'_> {
         }
     }
 
-    fn string(&mut self, v: &Value, what: &str) -> Option<String> {
+    fn string(&mut self, v: &Value, what: What) -> Option<String> {
         match v.get_ref() {
             DeValue::String(s) => Some(s.to_string()),
             _ => {
@@ -178,7 +203,7 @@ impl Loader<'_> {
         }
     }
 
-    fn boolean(&mut self, v: &Value, what: &str) -> Option<bool> {
+    fn boolean(&mut self, v: &Value, what: What) -> Option<bool> {
         match v.get_ref() {
             DeValue::Boolean(b) => Some(*b),
             _ => {
@@ -189,9 +214,14 @@ impl Loader<'_> {
     }
 
     /// A string parsed as a template, with errors pointing inside it.
-    fn template(&mut self, v: &Value, what: &str) -> Option<Template> {
-        let text = self.string(v, what)?;
-        self.parse_template(&text, v.span())
+    fn template(&mut self, v: &Value, what: What) -> Option<Template> {
+        match v.get_ref() {
+            DeValue::String(text) => self.parse_template(text, v.span()),
+            _ => {
+                self.wrong_type(v, what, "a string");
+                None
+            }
+        }
     }
 
     fn parse_template(&mut self, text: &str, span: Range<usize>) -> Option<Template> {
@@ -210,7 +240,7 @@ impl Loader<'_> {
     }
 
     /// A string, number or boolean as a template (env values may be `8080`).
-    fn scalar_template(&mut self, v: &Value, what: &str) -> Option<Template> {
+    fn scalar_template(&mut self, v: &Value, what: What) -> Option<Template> {
         match v.get_ref() {
             DeValue::String(_) => self.template(v, what),
             DeValue::Integer(i) => Some(Template {
@@ -233,7 +263,7 @@ impl Loader<'_> {
     }
 
     /// `true`/`false` or a template that renders to one of them.
-    fn bool_template(&mut self, v: &Value, what: &str) -> Option<Template> {
+    fn bool_template(&mut self, v: &Value, what: What) -> Option<Template> {
         match v.get_ref() {
             DeValue::Boolean(b) => Some(Template {
                 span: v.span(),
@@ -247,7 +277,7 @@ impl Loader<'_> {
         }
     }
 
-    fn string_list(&mut self, v: &Value, what: &str) -> Option<Vec<(String, Range<usize>)>> {
+    fn string_list(&mut self, v: &Value, what: What) -> Option<Vec<(String, Range<usize>)>> {
         let DeValue::Array(items) = v.get_ref() else {
             self.wrong_type(v, what, "an array of strings");
             return None;
@@ -261,7 +291,7 @@ impl Loader<'_> {
         Some(out)
     }
 
-    fn template_list(&mut self, v: &Value, what: &str) -> Option<Vec<Template>> {
+    fn template_list(&mut self, v: &Value, what: What) -> Option<Vec<Template>> {
         let DeValue::Array(items) = v.get_ref() else {
             self.wrong_type(v, what, "an array of strings");
             return None;
@@ -270,7 +300,7 @@ impl Loader<'_> {
     }
 
     /// A string or an array of strings, as templates.
-    fn one_or_many(&mut self, v: &Value, what: &str) -> Option<Vec<Template>> {
+    fn one_or_many(&mut self, v: &Value, what: What) -> Option<Vec<Template>> {
         match v.get_ref() {
             DeValue::String(_) => self.template(v, what).map(|t| vec![t]),
             DeValue::Array(_) => self.template_list(v, what),
@@ -281,41 +311,42 @@ impl Loader<'_> {
         }
     }
 
-    fn template_map(&mut self, v: &Value, what: &str) -> Vec<(String, Template)> {
+    fn template_map(&mut self, v: &Value, what: What) -> Vec<(String, Template)> {
         let Some(t) = self.table(v, what) else {
             return Vec::new();
         };
         t.iter()
             .filter_map(|(k, v)| {
-                let name = format!("{what}.{}", k.get_ref());
-                self.scalar_template(v, &name).map(|t| (k.get_ref().to_string(), t))
+                let key: &str = k.get_ref();
+                self.scalar_template(v, &Dot(what, &key)).map(|t| (key.to_string(), t))
             })
             .collect()
     }
 
     /// An environment: like [`template_map`](Self::template_map), and a
     /// value may be `{ value = "...", secret = true }` to be masked.
-    fn env_map(&mut self, v: &Value, what: &str) -> Vec<(String, Template)> {
+    fn env_map(&mut self, v: &Value, what: What) -> Vec<(String, Template)> {
         let Some(t) = self.table(v, what) else {
             return Vec::new();
         };
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(t.len());
         for (k, v) in t.iter() {
-            let name = format!("{what}.{}", k.get_ref());
+            let key: &str = k.get_ref();
+            let name = Dot(what, &key);
             let DeValue::Table(entry) = v.get_ref() else {
                 if let Some(t) = self.scalar_template(v, &name) {
                     out.push((k.get_ref().to_string(), t));
                 }
                 continue;
             };
-            self.check_keys(entry, ENV_VALUE_KEYS, &format!("`{name}`"));
+            self.check_keys(entry, ENV_VALUE_KEYS, &format_args!("`{name}`"));
             let secret = entry
                 .get("secret")
-                .and_then(|s| self.boolean(s, &format!("{name}.secret")))
+                .and_then(|s| self.boolean(s, &format_args!("{name}.secret")))
                 .unwrap_or(false);
             match entry.get("value") {
                 Some(value) => {
-                    if let Some(t) = self.scalar_template(value, &format!("{name}.value")) {
+                    if let Some(t) = self.scalar_template(value, &format_args!("{name}.value")) {
                         out.push((k.get_ref().to_string(), Template { secret, ..t }));
                     }
                 }
@@ -330,7 +361,7 @@ impl Loader<'_> {
     }
 
     fn config(&mut self, doc: &DeTable, file: &Path, root: &Path, source: Source) -> Option<Config> {
-        self.check_keys(doc, TOP_KEYS, "the top level");
+        self.check_keys(doc, TOP_KEYS, &"the top level");
         let mut config = Config {
             file: file.to_path_buf(),
             root: root.to_path_buf(),
@@ -350,7 +381,7 @@ impl Loader<'_> {
             self.project(v, &mut config.project);
         }
         if let Some(v) = doc.get("vars")
-            && let Some(t) = self.table(v, "vars")
+            && let Some(t) = self.table(v, &"vars")
         {
             for (k, v) in t.iter() {
                 if let Some(var) = self.var(k, v) {
@@ -359,10 +390,10 @@ impl Loader<'_> {
             }
         }
         if let Some(v) = doc.get("env") {
-            config.env = self.env_map(v, "env");
+            config.env = self.env_map(v, &"env");
         }
         if let Some(v) = doc.get("tasks")
-            && let Some(t) = self.table(v, "tasks")
+            && let Some(t) = self.table(v, &"tasks")
         {
             for (k, v) in t.iter() {
                 if let Some(task) = self.task(k, v) {
@@ -376,7 +407,7 @@ impl Loader<'_> {
             }
         }
         if let Some(v) = doc.get("builders")
-            && let Some(t) = self.table(v, "builders")
+            && let Some(t) = self.table(v, &"builders")
         {
             for (k, v) in t.iter() {
                 if let Some(b) = self.builder(k, v) {
@@ -391,12 +422,12 @@ impl Loader<'_> {
     }
 
     fn project(&mut self, v: &Value, project: &mut Project) {
-        let Some(t) = self.table(v, "project") else {
+        let Some(t) = self.table(v, &"project") else {
             return;
         };
-        self.check_keys(t, PROJECT_KEYS, "[project]");
+        self.check_keys(t, PROJECT_KEYS, &"[project]");
         if let Some(v) = t.get("name") {
-            project.name = self.string(v, "project.name");
+            project.name = self.string(v, &"project.name");
         }
         if let Some(v) = t.get("shell") {
             match v.get_ref() {
@@ -404,7 +435,7 @@ impl Loader<'_> {
                     project.shell = s.split_whitespace().map(str::to_owned).collect();
                 }
                 _ => {
-                    if let Some(list) = self.string_list(v, "project.shell") {
+                    if let Some(list) = self.string_list(v, &"project.shell") {
                         project.shell = list.into_iter().map(|(s, _)| s).collect();
                     }
                 }
@@ -421,13 +452,13 @@ impl Loader<'_> {
             let list = match v.get_ref() {
                 DeValue::String(s) => Some(vec![s.to_string()]),
                 _ => self
-                    .string_list(v, "project.dotenv")
+                    .string_list(v, &"project.dotenv")
                     .map(|l| l.into_iter().map(|(s, _)| s).collect()),
             };
             project.dotenv = list.unwrap_or_default();
         }
         if let Some(v) = t.get("default") {
-            project.default = self.string(v, "project.default").map(|s| (s, v.span()));
+            project.default = self.string(v, &"project.default").map(|s| (s, v.span()));
         }
     }
 
@@ -452,27 +483,27 @@ impl Loader<'_> {
         };
         match v.get_ref() {
             DeValue::Table(t) => {
-                self.check_keys(t, VAR_KEYS, &format!("variable `{name}`"));
+                self.check_keys(t, VAR_KEYS, &format_args!("variable `{name}`"));
                 if let Some(v) = t.get("default") {
-                    var.default = self.scalar_template(v, &format!("vars.{name}.default"));
+                    var.default = self.scalar_template(v, &format_args!("vars.{name}.default"));
                 }
                 if let Some(v) = t.get("env") {
-                    var.env = self.string(v, &format!("vars.{name}.env"));
+                    var.env = self.string(v, &format_args!("vars.{name}.env"));
                 }
                 if let Some(v) = t.get("sh") {
-                    var.sh = self.template(v, &format!("vars.{name}.sh"));
+                    var.sh = self.template(v, &format_args!("vars.{name}.sh"));
                 }
                 if let Some(v) = t.get("description") {
-                    var.description = self.string(v, &format!("vars.{name}.description"));
+                    var.description = self.string(v, &format_args!("vars.{name}.description"));
                 }
                 if let Some(v) = t.get("volatile") {
-                    var.volatile = self.boolean(v, &format!("vars.{name}.volatile")).unwrap_or(false);
+                    var.volatile = self.boolean(v, &format_args!("vars.{name}.volatile")).unwrap_or(false);
                 }
                 if let Some(v) = t.get("secret") {
-                    var.secret = self.boolean(v, &format!("vars.{name}.secret")).unwrap_or(false);
+                    var.secret = self.boolean(v, &format_args!("vars.{name}.secret")).unwrap_or(false);
                 }
             }
-            _ => var.default = self.scalar_template(v, &format!("vars.{name}")),
+            _ => var.default = self.scalar_template(v, &format_args!("vars.{name}")),
         }
         Some(var)
     }
@@ -486,9 +517,17 @@ impl Loader<'_> {
                     .help("task names are letters, digits, `-`, `_` and `:`"),
             );
         }
-        let t = self.table(v, &format!("tasks.{name}"))?;
-        let what = |field: &str| format!("tasks.{name}.{field}");
-        self.check_keys(t, TASK_KEYS, &format!("task `{name}`"));
+        let t = self.table(v, &format_args!("tasks.{name}"))?;
+        // One pass over the table, as `check_keys` would report unknown
+        // keys, then each field by its slot: no hashing per field.
+        let mut fields: [Option<&Value>; TASK_KEYS.len()] = [None; TASK_KEYS.len()];
+        for (k, v) in t.iter() {
+            match TASK_KEYS.iter().position(|a| *a == k.get_ref().as_ref()) {
+                Some(i) => fields[i] = Some(v),
+                None => self.unknown_key(k, TASK_KEYS, &format_args!("task `{name}`")),
+            }
+        }
+        let get = |key: &str| TASK_KEYS.iter().position(|a| *a == key).and_then(|i| fields[i]);
         let mut task = Task {
             name: name.clone(),
             span: key.span(),
@@ -505,59 +544,70 @@ impl Loader<'_> {
             aliases: Vec::new(),
             deprecated: None,
         };
-        if let Some(v) = t.get("description") {
-            task.description = self.string(v, &what("description"));
+        if let Some(v) = get("description") {
+            task.description = self.string(v, &format_args!("tasks.{name}.description"));
         }
-        if let Some(v) = t.get("group") {
-            task.group = self.string(v, &what("group"));
+        if let Some(v) = get("group") {
+            task.group = self.string(v, &format_args!("tasks.{name}.group"));
         }
-        if let Some(v) = t.get("deps") {
-            task.deps = self.string_list(v, &what("deps")).unwrap_or_default();
+        if let Some(v) = get("deps") {
+            task.deps = self
+                .string_list(v, &format_args!("tasks.{name}.deps"))
+                .unwrap_or_default();
         }
-        if let Some(v) = t.get("inputs") {
-            task.inputs = Some(self.template_list(v, &what("inputs")).unwrap_or_default());
+        if let Some(v) = get("inputs") {
+            task.inputs = Some(
+                self.template_list(v, &format_args!("tasks.{name}.inputs"))
+                    .unwrap_or_default(),
+            );
         }
-        if let Some(v) = t.get("outputs") {
-            task.outputs = self.template_list(v, &what("outputs")).unwrap_or_default();
+        if let Some(v) = get("outputs") {
+            task.outputs = self
+                .template_list(v, &format_args!("tasks.{name}.outputs"))
+                .unwrap_or_default();
         }
-        if let Some(v) = t.get("env") {
-            task.env = self.env_map(v, &what("env"));
+        if let Some(v) = get("env") {
+            task.env = self.env_map(v, &format_args!("tasks.{name}.env"));
         }
-        if let Some(v) = t.get("dir") {
-            task.dir = self.template(v, &what("dir"));
+        if let Some(v) = get("dir") {
+            task.dir = self.template(v, &format_args!("tasks.{name}.dir"));
         }
-        if let Some(v) = t.get("watch") {
-            task.watch = self.template_list(v, &what("watch")).unwrap_or_default();
+        if let Some(v) = get("watch") {
+            task.watch = self
+                .template_list(v, &format_args!("tasks.{name}.watch"))
+                .unwrap_or_default();
         }
-        if let Some(v) = t.get("interactive") {
-            task.interactive = self.boolean(v, &what("interactive")).unwrap_or(false);
+        if let Some(v) = get("interactive") {
+            task.interactive = self
+                .boolean(v, &format_args!("tasks.{name}.interactive"))
+                .unwrap_or(false);
         }
-        if let Some(v) = t.get("aliases") {
+        if let Some(v) = get("aliases") {
             task.aliases = self
-                .string_list(v, &what("aliases"))
+                .string_list(v, &format_args!("tasks.{name}.aliases"))
                 .unwrap_or_default()
                 .into_iter()
                 .map(|(s, _)| s)
                 .collect();
         }
-        if let Some(v) = t.get("deprecated") {
+        if let Some(v) = get("deprecated") {
             task.deprecated = match v.get_ref() {
                 DeValue::Boolean(true) => Some(String::new()),
                 DeValue::Boolean(false) => None,
-                _ => self.string(v, &what("deprecated")),
+                _ => self.string(v, &format_args!("tasks.{name}.deprecated")),
             };
         }
-        let actions: Vec<(&str, Range<usize>)> = t
-            .iter()
-            .filter(|(k, _)| ACTION_KEYS.contains(&k.get_ref().as_ref()))
-            .map(|(k, _)| {
-                (
-                    ACTION_KEYS[ACTION_KEYS.iter().position(|a| *a == k.get_ref().as_ref()).unwrap_or(0)],
-                    k.span(),
-                )
-            })
-            .collect();
-        if actions.len() > 1 {
+        if ACTION_KEYS.iter().filter(|a| get(a).is_some()).count() > 1 {
+            let actions: Vec<(&str, Range<usize>)> = t
+                .iter()
+                .filter(|(k, _)| ACTION_KEYS.contains(&k.get_ref().as_ref()))
+                .map(|(k, _)| {
+                    (
+                        ACTION_KEYS[ACTION_KEYS.iter().position(|a| *a == k.get_ref().as_ref()).unwrap_or(0)],
+                        k.span(),
+                    )
+                })
+                .collect();
             let names: Vec<String> = actions.iter().map(|(a, _)| format!("`{a}`")).collect();
             let mut e = ConfigError::new(
                 "actions",
@@ -571,17 +621,20 @@ impl Loader<'_> {
             }
             self.error(e);
         }
-        if let Some(v) = t.get("run") {
-            task.action = Action::Run(self.one_or_many(v, &what("run")).unwrap_or_default());
-        } else if let Some(v) = t.get("image") {
+        if let Some(v) = get("run") {
+            task.action = Action::Run(
+                self.one_or_many(v, &format_args!("tasks.{name}.run"))
+                    .unwrap_or_default(),
+            );
+        } else if let Some(v) = get("image") {
             if let Some(a) = self.image(v, &name) {
                 task.action = Action::Image(Box::new(a));
             }
-        } else if let Some(v) = t.get("container") {
+        } else if let Some(v) = get("container") {
             if let Some(a) = self.container(v, &name) {
                 task.action = Action::Container(Box::new(a));
             }
-        } else if let Some(v) = t.get("deploy")
+        } else if let Some(v) = get("deploy")
             && let Some(a) = self.deploy(v, &name)
         {
             task.action = Action::Deploy(Box::new(a));
@@ -589,20 +642,20 @@ impl Loader<'_> {
         Some(task)
     }
 
-    fn opt_template(&mut self, t: &DeTable, key: &str, what: &str) -> Option<Template> {
-        t.get(key).and_then(|v| self.template(v, &format!("{what}.{key}")))
+    fn opt_template(&mut self, t: &DeTable, key: &str, what: What) -> Option<Template> {
+        t.get(key).and_then(|v| self.template(v, &format_args!("{what}.{key}")))
     }
 
-    fn opt_list(&mut self, t: &DeTable, key: &str, what: &str) -> Vec<Template> {
+    fn opt_list(&mut self, t: &DeTable, key: &str, what: What) -> Vec<Template> {
         t.get(key)
-            .and_then(|v| self.one_or_many(v, &format!("{what}.{key}")))
+            .and_then(|v| self.one_or_many(v, &format_args!("{what}.{key}")))
             .unwrap_or_default()
     }
 
     fn image(&mut self, v: &Value, task: &str) -> Option<ImageAction> {
         let what = format!("tasks.{task}.image");
         let t = self.table(v, &what)?;
-        self.check_keys(t, IMAGE_KEYS, &format!("`{what}`"));
+        self.check_keys(t, IMAGE_KEYS, &format_args!("`{what}`"));
         let Some(name) = self.opt_template(t, "name", &what) else {
             if !t.contains_key("name") {
                 self.error(
@@ -617,14 +670,14 @@ impl Loader<'_> {
             name,
             tags: t
                 .get("tags")
-                .map(|v| self.one_or_many(v, &format!("{what}.tags")).unwrap_or_default()),
+                .map(|v| self.one_or_many(v, &format_args!("{what}.tags")).unwrap_or_default()),
             context: self.opt_template(t, "context", &what),
             dockerfile: self.opt_template(t, "dockerfile", &what),
             target: self.opt_template(t, "target", &what),
             platforms: self.opt_list(t, "platforms", &what),
             build_args: t
                 .get("build_args")
-                .map(|v| self.template_map(v, &format!("{what}.build_args")))
+                .map(|v| self.template_map(v, &format_args!("{what}.build_args")))
                 .unwrap_or_default(),
             cache_from: self.opt_list(t, "cache_from", &what),
             cache_to: self.opt_list(t, "cache_to", &what),
@@ -633,7 +686,7 @@ impl Loader<'_> {
             secrets: self.opt_list(t, "secrets", &what),
             push: t
                 .get("push")
-                .and_then(|v| self.bool_template(v, &format!("{what}.push"))),
+                .and_then(|v| self.bool_template(v, &format_args!("{what}.push"))),
             span: v.span(),
         })
     }
@@ -641,7 +694,7 @@ impl Loader<'_> {
     fn container(&mut self, v: &Value, task: &str) -> Option<ContainerAction> {
         let what = format!("tasks.{task}.container");
         let t = self.table(v, &what)?;
-        self.check_keys(t, CONTAINER_KEYS, &format!("`{what}`"));
+        self.check_keys(t, CONTAINER_KEYS, &format_args!("`{what}`"));
         let Some(image) = self.opt_template(t, "image", &what) else {
             if !t.contains_key("image") {
                 self.error(
@@ -652,8 +705,10 @@ impl Loader<'_> {
             return None;
         };
         let command = t.get("command").and_then(|c| match c.get_ref() {
-            DeValue::String(_) => self.template(c, &format!("{what}.command")).map(CommandSpec::Line),
-            _ => self.template_list(c, &format!("{what}.command")).map(CommandSpec::Argv),
+            DeValue::String(_) => self.template(c, &format_args!("{what}.command")).map(CommandSpec::Line),
+            _ => self
+                .template_list(c, &format_args!("{what}.command"))
+                .map(CommandSpec::Argv),
         });
         Some(ContainerAction {
             image,
@@ -662,7 +717,7 @@ impl Loader<'_> {
             entrypoint: self.opt_template(t, "entrypoint", &what),
             env: t
                 .get("env")
-                .map(|v| self.env_map(v, &format!("{what}.env")))
+                .map(|v| self.env_map(v, &format_args!("{what}.env")))
                 .unwrap_or_default(),
             workdir: self.opt_template(t, "workdir", &what),
             span: v.span(),
@@ -672,7 +727,7 @@ impl Loader<'_> {
     fn deploy(&mut self, v: &Value, task: &str) -> Option<DeployAction> {
         let what = format!("tasks.{task}.deploy");
         let t = self.table(v, &what)?;
-        self.check_keys(t, DEPLOY_KEYS, &format!("`{what}`"));
+        self.check_keys(t, DEPLOY_KEYS, &format_args!("`{what}`"));
         let d = DeployAction {
             deployment: self.opt_template(t, "deployment", &what),
             container: self.opt_template(t, "container", &what),
@@ -680,14 +735,14 @@ impl Loader<'_> {
             manifests: self.opt_template(t, "manifests", &what),
             images: t
                 .get("images")
-                .map(|v| self.template_map(v, &format!("{what}.images")))
+                .map(|v| self.template_map(v, &format_args!("{what}.images")))
                 .unwrap_or_default(),
             namespace: self.opt_template(t, "namespace", &what),
             context: self.opt_template(t, "context", &what),
             timeout: self.opt_template(t, "timeout", &what),
             undo_on_failure: t
                 .get("undo_on_failure")
-                .and_then(|v| self.bool_template(v, &format!("{what}.undo_on_failure"))),
+                .and_then(|v| self.bool_template(v, &format_args!("{what}.undo_on_failure"))),
             span: v.span(),
         };
         let form1 = t.contains_key("deployment");
@@ -714,15 +769,15 @@ impl Loader<'_> {
         let name = key.get_ref().to_string();
         let what = format!("builders.{name}");
         let t = self.table(v, &what)?;
-        self.check_keys(t, BUILDER_KEYS, &format!("`[{what}]`"));
+        self.check_keys(t, BUILDER_KEYS, &format_args!("`[{what}]`"));
         let mut nodes = Vec::new();
         if let Some(nv) = t.get("nodes") {
             if let DeValue::Array(items) = nv.get_ref() {
                 for item in items.iter() {
-                    let Some(nt) = self.table(item, &format!("{what}.nodes")) else {
+                    let Some(nt) = self.table(item, &format_args!("{what}.nodes")) else {
                         continue;
                     };
-                    self.check_keys(nt, NODE_KEYS, &format!("a node of `[{what}]`"));
+                    self.check_keys(nt, NODE_KEYS, &format_args!("a node of `[{what}]`"));
                     let endpoint = self.opt_template(nt, "endpoint", &what);
                     let platforms = self.opt_list(nt, "platforms", &what);
                     match endpoint {
@@ -735,7 +790,7 @@ impl Loader<'_> {
                     }
                 }
             } else {
-                self.wrong_type(nv, &format!("{what}.nodes"), "an array of tables");
+                self.wrong_type(nv, &format_args!("{what}.nodes"), "an array of tables");
             }
         }
         Some(Builder {
@@ -749,9 +804,9 @@ impl Loader<'_> {
     }
 
     fn cache(&mut self, v: &Value) -> Option<CacheConfig> {
-        let t = self.table(v, "cache")?;
-        self.check_keys(t, CACHE_KEYS, "[cache]");
-        let remote = self.opt_template(t, "remote", "cache");
+        let t = self.table(v, &"cache")?;
+        self.check_keys(t, CACHE_KEYS, &"[cache]");
+        let remote = self.opt_template(t, "remote", &"cache");
         let Some(remote) = remote else {
             if !t.contains_key("remote") {
                 self.error(
@@ -772,8 +827,8 @@ impl Loader<'_> {
                     .help("e.g. remote = \"oci://127.0.0.1:5000/team/mtr-cache\""),
             );
         }
-        let insecure = t.get("insecure").and_then(|v| self.boolean(v, "cache.insecure"));
-        let push = t.get("push").and_then(|v| self.boolean(v, "cache.push"));
+        let insecure = t.get("insecure").and_then(|v| self.boolean(v, &"cache.insecure"));
+        let push = t.get("push").and_then(|v| self.boolean(v, &"cache.push"));
         let timeout = t.get("timeout").and_then(|v| match v.get_ref() {
             DeValue::Integer(i) => i.as_str().parse::<u64>().ok(),
             DeValue::String(s) => parse_seconds(s),
@@ -782,7 +837,7 @@ impl Loader<'_> {
         if let Some(tv) = t.get("timeout")
             && timeout.is_none()
         {
-            self.wrong_type(tv, "cache.timeout", "seconds or a duration like \"5s\"");
+            self.wrong_type(tv, &"cache.timeout", "seconds or a duration like \"5s\"");
         }
         Some(CacheConfig {
             remote,
@@ -838,12 +893,12 @@ fn validate(l: &mut Loader, c: &Config) {
             }
         }
     }
-    let resolve = |name: &str| -> Option<String> {
-        if c.tasks.contains_key(name) {
-            Some(name.to_string())
-        } else {
-            aliases.get(name).map(|t| t.to_string())
-        }
+    // Tasks by their index in `c.tasks`, so the graph checks below hash
+    // and allocate no names.
+    let resolve = |name: &str| -> Option<usize> {
+        c.tasks
+            .get_index_of(name)
+            .or_else(|| aliases.get(name).and_then(|t| c.tasks.get_index_of(*t)))
     };
     for task in c.tasks.values() {
         for (dep, span) in &task.deps {
@@ -938,14 +993,13 @@ fn validate(l: &mut Loader, c: &Config) {
             }
         }
     }
-    let deps_of = |name: &str| -> Vec<String> {
-        c.tasks
-            .get(name)
-            .map(|t| t.deps.iter().filter_map(|(d, _)| resolve(d)).collect())
-            .unwrap_or_default()
-    };
-    let cyclic = cycles(l, c, &deps_of);
-    for task in c.tasks.values() {
+    let deps: Vec<Vec<usize>> = c
+        .tasks
+        .values()
+        .map(|t| t.deps.iter().filter_map(|(d, _)| resolve(d)).collect())
+        .collect();
+    let cyclic = cycles(l, c, &deps);
+    for (index, task) in c.tasks.values().enumerate() {
         for t in task.templates() {
             for r in t.refs() {
                 match r {
@@ -963,7 +1017,7 @@ fn validate(l: &mut Loader, c: &Config) {
                             );
                             continue;
                         };
-                        if matches!(r, Ref::TaskImage(_)) && !matches!(c.tasks[&target].action, Action::Image(_)) {
+                        if matches!(r, Ref::TaskImage(_)) && !matches!(c.tasks[target].action, Action::Image(_)) {
                             l.error(
                                 ConfigError::new(
                                     "template",
@@ -972,7 +1026,7 @@ fn validate(l: &mut Loader, c: &Config) {
                                 .label(span.clone(), "not an `image` task"),
                             );
                         }
-                        if !cyclic && !reaches(&task.name, &target, &deps_of) {
+                        if !cyclic && !reaches(index, target, &deps) {
                             l.error(
                                 ConfigError::new(
                                     "missing-dep",
@@ -993,6 +1047,7 @@ fn validate(l: &mut Loader, c: &Config) {
         }
         for glob in task.inputs.iter().flatten().chain(&task.outputs).chain(&task.watch) {
             if let Some(text) = glob.as_literal()
+                && glob_may_be_invalid(text)
                 && let Err(e) = crate::inputs::check_glob(text)
             {
                 l.error(
@@ -1048,27 +1103,42 @@ fn find_ref(src: &str, span: &Range<usize>, name: &str) -> Option<Range<usize>> 
     None
 }
 
-/// Whether `from` depends on `to`, directly or through other deps.
-fn reaches(from: &str, to: &str, deps_of: &dyn Fn(&str) -> Vec<String>) -> bool {
-    let mut seen = HashSet::new();
-    let mut stack = deps_of(from);
+/// Whether globset can reject `text`: its parser fails only on a class
+/// (`[`), alternates (`{`, `}`) or an escape (`\`), so a glob without
+/// them needs no full parse to know it is valid.
+fn glob_may_be_invalid(text: &str) -> bool {
+    text.contains(['[', ']', '{', '}', '\\'])
+}
+
+/// Whether task `from` depends on task `to`, directly or through other
+/// deps; tasks are indexes into `deps`, each task's resolved deps.
+fn reaches(from: usize, to: usize, deps: &[Vec<usize>]) -> bool {
+    let mut seen = vec![false; deps.len()];
+    let mut stack = deps[from].clone();
     while let Some(next) = stack.pop() {
         if next == to {
             return true;
         }
-        if seen.insert(next.clone()) {
-            stack.extend(deps_of(&next));
+        if !std::mem::replace(&mut seen[next], true) {
+            stack.extend(&deps[next]);
         }
     }
     false
 }
 
 /// Reports every dependency cycle with its whole path. True if any.
-fn cycles(l: &mut Loader, c: &Config, deps_of: &dyn Fn(&str) -> Vec<String>) -> bool {
+/// `deps` holds each task's resolved deps, as indexes into `c.tasks`.
+fn cycles(l: &mut Loader, c: &Config, deps: &[Vec<usize>]) -> bool {
+    // The common case, no cycle, is settled without building names.
+    if crate::graph::is_acyclic(deps) {
+        return false;
+    }
+    let name = |i: usize| c.tasks.get_index(i).map(|(k, _)| k.clone()).unwrap_or_default();
     let edges: Vec<(String, String)> = c
         .tasks
         .keys()
-        .flat_map(|t| deps_of(t).into_iter().map(move |d| (t.clone(), d)))
+        .zip(deps)
+        .flat_map(|(t, ds)| ds.iter().map(move |&d| (t.clone(), name(d))))
         .collect();
     let found = crate::graph::find_cycles(c.tasks.keys().cloned().collect(), &edges);
     for cycle in &found {
@@ -1114,5 +1184,74 @@ fn var_cycles(l: &mut Loader, c: &Config) {
             e = e.label(c.vars[name].span.clone(), format!("`{name}`"));
         }
         l.error(e);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shortcut must never skip a glob that globset would reject.
+    #[test]
+    fn globs_without_special_characters_are_valid() {
+        for ok in [
+            "", "*", "**", "***", "a/**", "**/b", "a/**b", "a**/b", "?", "!x", "./a/", ",", "a,b", "]", "-", "a b",
+        ] {
+            assert!(!glob_may_be_invalid(ok) || ok.contains(']'), "{ok}");
+            assert!(crate::inputs::check_glob(ok).is_ok(), "{ok}");
+        }
+        for bad in ["[", "[]", "[!]", "[z-a]", "{a,b", "a,b}", "{a,b}}", "a\\"] {
+            assert!(glob_may_be_invalid(bad), "{bad}");
+            assert!(crate::inputs::check_glob(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// A big generated config (a long chain, a wide aggregate, aliases and
+    /// `tasks.NAME.hash` references to far-away deps) loads, and its
+    /// mistakes are still all reported.
+    #[test]
+    fn a_large_config_loads_and_reports_every_mistake() {
+        let n = 3000;
+        let mut text = String::from("[project]\nname = \"big\"\n");
+        for i in 0..n {
+            text.push_str(&format!(
+                "[tasks.t{i}]\ninputs = [\"src/t{i}/**\"]\naliases = [\"a{i}\"]\n"
+            ));
+            if i > 0 {
+                text.push_str(&format!("deps = [\"a{}\"]\n", i - 1));
+            }
+            if i > 0 {
+                text.push_str(&format!("run = \"echo {{{{ tasks.t{}.hash }}}}\"\n", i / 2));
+            }
+        }
+        let all: Vec<String> = (0..n).map(|i| format!("\"t{i}\"")).collect();
+        text.push_str(&format!("[tasks.all]\ndeps = [{}]\n", all.join(", ")));
+        let root = Path::new("/nonexistent");
+        let config =
+            parse(&text, "montage.toml", &root.join("montage.toml"), root).unwrap_or_else(|e| panic!("{e:#?}"));
+        assert_eq!(config.tasks.len(), n + 1);
+        let plan = crate::graph::Plan::new(&config, &["all".to_string()]);
+        let expected: Vec<String> = (0..n).map(|i| format!("t{i}")).chain(["all".to_string()]).collect();
+        assert_eq!(plan.order, expected);
+        assert_eq!(plan.deps["t5"], ["t4"]);
+
+        // t1 no longer depends on t0, which it references; t7 names an
+        // unknown task.
+        let broken = text
+            .replacen("aliases = [\"a1\"]\ndeps = [\"a0\"]", "aliases = [\"a1\"]", 1)
+            .replacen("deps = [\"a6\"]", "deps = [\"t6x\", \"a6\"]", 1);
+        let errors = parse(&broken, "montage.toml", &root.join("montage.toml"), root).unwrap_err();
+        let codes: Vec<&str> = errors.iter().map(|e| e.code).collect();
+        assert_eq!(codes, ["missing-dep", "unknown-dep"], "{errors:#?}");
+        assert_eq!(
+            errors[0].message,
+            "task `t1` uses `{{ tasks.t0.hash }}` but does not depend on `t0`"
+        );
+        assert_eq!(errors[1].help.as_deref(), Some("did you mean `t6`?"));
+        // t9 and t10 depend on each other.
+        let cyclic = text.replacen("deps = [\"a8\"]", "deps = [\"a10\"]", 1);
+        let errors = parse(&cyclic, "montage.toml", &root.join("montage.toml"), root).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert_eq!(errors[0].message, "dependency cycle: `t9` → `t10` → `t9`");
     }
 }

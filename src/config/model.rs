@@ -79,13 +79,17 @@ impl Task {
 
     /// Every template of the task, for reference checks.
     pub fn templates(&self) -> Vec<&Template> {
-        let mut all: Vec<&Template> = Vec::new();
+        let mut all: Vec<&Template> = Vec::with_capacity(8);
         all.extend(self.inputs.iter().flatten());
         all.extend(&self.outputs);
         all.extend(self.env.iter().map(|(_, t)| t));
         all.extend(&self.dir);
         all.extend(&self.watch);
-        all.extend(self.action.templates());
+        match &self.action {
+            Action::None => {}
+            Action::Run(lines) => all.extend(lines),
+            action => all.extend(action.templates()),
+        }
         all
     }
 }

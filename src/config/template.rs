@@ -72,6 +72,13 @@ impl Template {
     }
 
     pub fn parse(text: &str, span: Range<usize>) -> Result<Template, TemplateError> {
+        if !text.contains("{{") {
+            return Ok(Template {
+                parts: vec![Part::Lit(text.to_owned())],
+                span,
+                secret: false,
+            });
+        }
         let mut parts = Vec::new();
         let mut lit = String::new();
         let mut rest = text;
