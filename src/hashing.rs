@@ -47,7 +47,31 @@ const BUF: usize = 64 * 1024;
 /// Entries in path order (as `inputs::resolve` returns them) are looked up
 /// in the cache by one forward pass.
 pub fn hash_entries(root: &Path, entries: &[Entry], cache: &StatCache) -> Result<Hashed, InputError> {
+    hash_entries_found(root, entries, cache, &[])
+}
+
+/// Like [`hash_entries`], taking the entries `found` already hashed (by
+/// [`hash_file`] during the walk: one per entry, else empty) as they are.
+pub fn hash_entries_found(
+    root: &Path,
+    entries: &[Entry],
+    cache: &StatCache,
+    found: &[Option<FileEntry>],
+) -> Result<Hashed, InputError> {
     let mut hashes = vec![[0u8; 32]; entries.len()];
+    let mut results: Vec<(usize, Result<FileEntry, InputError>)> = Vec::new();
+    if found.len() == entries.len() && !entries.is_empty() {
+        let mut misses = Vec::new();
+        for (i, (e, f)) in entries.iter().zip(found).enumerate() {
+            match (&e.link, f) {
+                (Some(link), _) => hashes[i] = link_hash(link),
+                (None, Some(f)) => results.push((i, Ok(*f))),
+                (None, None) => misses.push(i),
+            }
+        }
+        results.extend(read_all(root, entries, &misses));
+        return finish(entries, hashes, results);
+    }
     // Comparing stats is cheap, but 100,000 of them are worth two threads.
     let parts = if entries.len() >= PARALLEL_CHECK {
         crate::walk::parallelism()
@@ -74,25 +98,21 @@ pub fn hash_entries(root: &Path, entries: &[Entry], cache: &StatCache) -> Result
     } else {
         check(entries, cache, &mut hashes, 0)
     };
+    let results = read_all(root, entries, &misses);
+    finish(entries, hashes, results)
+}
+
+/// Reads and hashes `entries[i]` for each `i` of `misses`, on every core
+/// when there is enough to read.
+fn read_all(root: &Path, entries: &[Entry], misses: &[usize]) -> Vec<(usize, Result<FileEntry, InputError>)> {
     let bytes: u64 = misses.iter().map(|&i| entries[i].stat.size).sum();
-    // Opening `src/a.py` resolves fewer path components than
-    // `/home/me/project/src/a.py`: use relative paths from the root when
-    // it is the current directory (it usually is).
-    let cwd = if misses.is_empty() {
-        None
-    } else {
-        std::env::current_dir().ok()
-    };
-    let root = match cwd {
-        Some(d) if d == root => Path::new(""),
-        _ => root,
-    };
+    let root = short_root(root, !misses.is_empty());
     let threads = if misses.len() >= PARALLEL_MIN || bytes >= PARALLEL_MIN_BYTES {
         crate::walk::parallelism().min(misses.len())
     } else {
         1
     };
-    let mut results: Vec<(usize, Result<FileEntry, InputError>)> = if threads > 1 {
+    if threads > 1 {
         // Files are handed out one at a time, so one big file does not
         // leave the other threads idle.
         let next = AtomicUsize::new(0);
@@ -122,8 +142,16 @@ pub fn hash_entries(root: &Path, entries: &[Entry], cache: &StatCache) -> Result
             .iter()
             .map(|&i| (i, hash_one(root, &entries[i], &mut buf)))
             .collect()
-    };
-    // Report the first failing file in path order, whichever thread saw it.
+    }
+}
+
+/// `hashes` completed with `results`, and the new cache entries; the
+/// first failing file in path order is the error, whichever thread saw it.
+fn finish(
+    entries: &[Entry],
+    mut hashes: Vec<Digest>,
+    mut results: Vec<(usize, Result<FileEntry, InputError>)>,
+) -> Result<Hashed, InputError> {
     results.sort_unstable_by_key(|(i, _)| *i);
     let now = now_ns();
     let mut fresh = Vec::new();
@@ -135,6 +163,32 @@ pub fn hash_entries(root: &Path, entries: &[Entry], cache: &StatCache) -> Result
         }
     }
     Ok((hashes, fresh))
+}
+
+/// Opening `src/a.py` resolves fewer path components than
+/// `/home/me/project/src/a.py`: the empty path stands for `root` when it
+/// is the current directory (it usually is) and `needed`.
+fn short_root(root: &Path, needed: bool) -> &Path {
+    match needed.then(std::env::current_dir) {
+        Some(Ok(d)) if d == root => Path::new(""),
+        _ => root,
+    }
+}
+
+/// Hashes one file for the walk ([`crate::inputs::resolve_hashing`]), with
+/// a read buffer per thread; `None` when it cannot be read (it is then
+/// read again, and the error reported, by [`hash_entries_found`]).
+/// `root` as [`short_root`] gives it.
+pub fn hash_file(root: &Path, e: &Entry) -> Option<FileEntry> {
+    thread_local! {
+        static READ_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; BUF]);
+    }
+    READ_BUF.with_borrow_mut(|buf| hash_one(root, e, buf).ok())
+}
+
+/// The root to give [`hash_file`] (see [`short_root`]).
+pub fn walk_root(root: &Path) -> &Path {
+    short_root(root, true)
 }
 
 /// Fills `out` (for `entries`, which start at index `base`) from the cache;

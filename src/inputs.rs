@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
+use crate::hashing::FileEntry;
 use crate::walk::{self, Rules, Top};
 
 /// One file (or symlink) matched by a task's globs.
@@ -137,6 +138,9 @@ pub struct Resolution {
     pub missing: Vec<String>,
     /// Globs that matched nothing.
     pub empty: Vec<String>,
+    /// With [`resolve_hashing`], what its hash function gave for each file
+    /// the walk found (`None` for the others); else empty.
+    pub hashes: Vec<Option<FileEntry>>,
 }
 
 /// Why globs could not be resolved.
@@ -194,6 +198,21 @@ fn within(dir: &str, o: &str) -> bool {
 /// Resolves `patterns` (globs; `!` excludes) under `root`; `want_empty`
 /// also lists the globs that matched nothing.
 pub fn resolve(root: &Path, patterns: &[String], want_empty: bool) -> Result<Resolution, InputError> {
+    resolve_with(root, patterns, want_empty, None)
+}
+
+/// Like [`resolve`], hashing each file with `hash` as the walk finds it
+/// (a cold run: nothing is cached, every file will be read anyway).
+pub fn resolve_hashing(root: &Path, patterns: &[String], hash: &walk::HashFn<'_>) -> Result<Resolution, InputError> {
+    resolve_with(root, patterns, false, Some(hash))
+}
+
+fn resolve_with(
+    root: &Path,
+    patterns: &[String],
+    want_empty: bool,
+    hash: Option<&walk::HashFn<'_>>,
+) -> Result<Resolution, InputError> {
     let mut includes = GlobSetBuilder::new();
     let mut excludes = GlobSetBuilder::new();
     let mut prune = GlobSetBuilder::new();
@@ -304,12 +323,15 @@ pub fn resolve(root: &Path, patterns: &[String], want_empty: bool) -> Result<Res
         excludes: &excludes,
         prune: &prune,
         all_under: &all_under,
+        hash,
     };
     files.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
-    let mut out = walk::walk(root, tops, &rules, files)?;
+    let (mut out, mut hashes) = walk::walk(root, tops, &rules, files)?;
     if !out.is_sorted_by(|a, b| a.rel < b.rel) {
         out.sort_by(|a, b| a.rel.cmp(&b.rel));
         out.dedup_by(|a, b| a.rel == b.rel);
+        // Out of step with the files now: they are hashed the usual way.
+        hashes.clear();
     }
     if want_empty {
         let mut seen = vec![false; globs.len()];
@@ -326,6 +348,7 @@ pub fn resolve(root: &Path, patterns: &[String], want_empty: bool) -> Result<Res
             .collect();
     }
     res.files = out;
+    res.hashes = hashes;
     Ok(res)
 }
 
@@ -660,6 +683,35 @@ mod tests {
         std::fs::remove_file(t.path().join("d9/f04999")).unwrap();
         assert_eq!(first_changed(t.path(), &es), Some("d7/f04007"));
         assert_eq!(first_changed(t.path(), &es[..10]), None);
+    }
+
+    /// A cold run hashes files as the walk finds them (on helper threads
+    /// too): the same digests, in the same order, as reading them after.
+    #[cfg(unix)]
+    #[test]
+    fn hashing_during_the_walk_gives_the_same_digests() {
+        let names: Vec<String> = (0..3000).map(|i| format!("d{}/e{}/f{i:04}", i % 7, i % 3)).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let t = tree(&refs);
+        std::os::unix::fs::symlink("d1", t.path().join("d0/link")).unwrap();
+        let patterns = ["**".to_string(), "!d2/**".to_string()];
+        let cache = crate::state::StatCache::default();
+        let plain = resolve(t.path(), &patterns, false).unwrap();
+        let (want, _) = crate::hashing::hash_entries(t.path(), &plain.files, &cache).unwrap();
+        let hashed = resolve_hashing(t.path(), &patterns, &|e| crate::hashing::hash_file(t.path(), e)).unwrap();
+        let rels = |r: &Resolution| r.files.iter().map(|e| e.rel.to_string()).collect::<Vec<_>>();
+        assert_eq!(rels(&hashed), rels(&plain));
+        assert_eq!(hashed.hashes.len(), hashed.files.len());
+        for (e, h) in hashed.files.iter().zip(&hashed.hashes) {
+            assert_eq!(h.is_some(), e.link.is_none(), "{}", e.rel);
+        }
+        let (got, _) = crate::hashing::hash_entries_found(t.path(), &hashed.files, &cache, &hashed.hashes).unwrap();
+        assert_eq!(got, want);
+        // A file the walk could not hash is read afterwards.
+        let failed = resolve_hashing(t.path(), &patterns, &|_| None).unwrap();
+        let (got, _) = crate::hashing::hash_entries_found(t.path(), &failed.files, &cache, &failed.hashes).unwrap();
+        assert_eq!(got, want);
+        assert!(resolve(t.path(), &patterns, false).unwrap().hashes.is_empty());
     }
 
     /// The stat taken relative to the open directory is the walk's stat:

@@ -18,6 +18,7 @@ use std::sync::{Condvar, Mutex, OnceLock};
 
 use globset::GlobSet;
 
+use crate::hashing::FileEntry;
 use crate::inputs::{Entry, InputError, Stat};
 
 /// More threads than this do not make `statx` faster (the dentry cache is
@@ -39,7 +40,17 @@ pub struct Rules<'a> {
     pub prune: &'a GlobSet,
     /// Directories whose every file is included (`dir/**`, a literal dir).
     pub all_under: &'a [String],
+    /// Hashes each file (not symlink) as soon as it is found, on the
+    /// walking thread: on a cold run the hashing then overlaps the walk.
+    pub hash: Option<&'a HashFn<'a>>,
 }
+
+/// Hashes a file the walk found (`None`: it could not; see [`Rules::hash`]).
+pub type HashFn<'a> = dyn Fn(&Entry) -> Option<FileEntry> + Sync + 'a;
+
+/// The files found, in path order, and with [`Rules::hash`] what it gave
+/// for each (else empty).
+pub type Found = (Vec<Entry>, Vec<Option<FileEntry>>);
 
 /// One directory to walk.
 #[derive(Debug, Clone)]
@@ -54,7 +65,7 @@ pub struct Top {
 /// and returns the files they hold that `rules` select, together with
 /// `extra` (sorted files found otherwise), in path order when no extra
 /// file lies inside a top.
-pub fn walk(root: &Path, tops: Vec<Top>, rules: &Rules, extra: Vec<Entry>) -> Result<Vec<Entry>, InputError> {
+pub fn walk(root: &Path, tops: Vec<Top>, rules: &Rules, extra: Vec<Entry>) -> Result<Found, InputError> {
     let n_tops = tops.len();
     let top_rels: Vec<String> = tops.iter().map(|t| t.rel.clone()).collect();
     let queue: Vec<Job> = tops
@@ -84,7 +95,9 @@ pub fn walk(root: &Path, tops: Vec<Top>, rules: &Rules, extra: Vec<Entry>) -> Re
         let mut mine = Pool::default();
         walker.work(&mut mine, &mut |seen, queued| {
             // Asked only now: finding out the CPU count reads cgroup files.
-            if helpers.is_empty() && seen >= SPAWN_AFTER && queued > 0 && parallelism() > 1 {
+            // Hashing makes every file worth sharing out.
+            let spawn_after = if rules.hash.is_some() { 16 } else { SPAWN_AFTER };
+            if helpers.is_empty() && seen >= spawn_after && queued > 0 && parallelism() > 1 {
                 #[cfg(test)]
                 HELPERS_STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 for _ in 1..parallelism().min(MAX_THREADS) {
@@ -119,23 +132,48 @@ pub fn walk(root: &Path, tops: Vec<Top>, rules: &Rules, extra: Vec<Entry>) -> Re
     let total: usize = pools.iter().map(|p| p.entries.len()).sum();
     let mut by_slot: Vec<Option<(usize, Dir)>> = Vec::new();
     by_slot.resize_with(shared.next_slot, || None);
+    let hashing = rules.hash.is_some();
     let mut entries = Vec::with_capacity(pools.len());
+    let mut hashes = Vec::with_capacity(pools.len());
     for (k, pool) in pools.into_iter().enumerate() {
         for (slot, d) in pool.dirs {
             by_slot[slot] = Some((k, d));
         }
         entries.push(pool.entries);
+        hashes.push(pool.hashes);
     }
-    let mut out = Vec::with_capacity(total + extra.len());
+    let mut out = Stitched {
+        entries: Vec::with_capacity(total + extra.len()),
+        hashes: Vec::with_capacity(if hashing { total + extra.len() } else { 0 }),
+        hashing,
+    };
     let mut extra = extra.into_iter().peekable();
     for (slot, top) in top_rels.iter().enumerate() {
         while let Some(f) = extra.next_if(|f| top.is_empty() || cmp_file_dir(&f.rel, top) == Ordering::Less) {
-            out.push(f);
+            out.push(f, None);
         }
-        stitch(&mut by_slot, &mut entries, slot, &mut out);
+        stitch(&mut by_slot, &mut entries, &mut hashes, slot, &mut out);
     }
-    out.extend(extra);
-    Ok(out)
+    for f in extra {
+        out.push(f, None);
+    }
+    Ok((out.entries, out.hashes))
+}
+
+/// The walk's result as it is put together.
+struct Stitched {
+    entries: Vec<Entry>,
+    hashes: Vec<Option<FileEntry>>,
+    hashing: bool,
+}
+
+impl Stitched {
+    fn push(&mut self, e: Entry, hash: Option<FileEntry>) {
+        self.entries.push(e);
+        if self.hashing {
+            self.hashes.push(hash);
+        }
+    }
 }
 
 /// The number of CPUs to use, looked up once: `available_parallelism`
@@ -146,18 +184,29 @@ pub(crate) fn parallelism() -> usize {
     *CPUS.get_or_init(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
 }
 
-fn stitch(dirs: &mut [Option<(usize, Dir)>], pools: &mut [Vec<Entry>], slot: usize, out: &mut Vec<Entry>) {
+fn stitch(
+    dirs: &mut [Option<(usize, Dir)>],
+    pools: &mut [Vec<Entry>],
+    hashes: &mut [Vec<Option<FileEntry>>],
+    slot: usize,
+    out: &mut Stitched,
+) {
     let Some((k, d)) = dirs[slot].take() else { return };
     let mut next = d.start;
     let end = d.start + d.len;
+    let hash = |hashes: &mut [Vec<Option<FileEntry>>], i: usize| hashes[k].get_mut(i).and_then(Option::take);
     for (rel, sub) in &d.dirs {
         while next < end && cmp_file_dir(&pools[k][next].rel, rel) == Ordering::Less {
-            out.push(take(&mut pools[k][next]));
+            let h = hash(hashes, next);
+            out.push(take(&mut pools[k][next]), h);
             next += 1;
         }
-        stitch(dirs, pools, *sub, out);
+        stitch(dirs, pools, hashes, *sub, out);
     }
-    out.extend(pools[k][next..end].iter_mut().map(take));
+    for (i, e) in pools[k][next..end].iter_mut().enumerate() {
+        let h = hash(hashes, next + i);
+        out.push(take(e), h);
+    }
 }
 
 /// Moves an entry out of a pool, leaving one that owns no memory.
@@ -189,6 +238,8 @@ struct Job {
 #[derive(Default)]
 struct Pool {
     entries: Vec<Entry>,
+    /// With [`Rules::hash`], one per entry.
+    hashes: Vec<Option<FileEntry>>,
     dirs: Vec<(usize, Dir)>,
 }
 
@@ -257,6 +308,11 @@ impl Walker<'_> {
             subdirs.clear();
             let start = out.entries.len();
             let result = self.read(&job, &mut out.entries, &mut subdirs);
+            if let (Some(hash), Ok(())) = (self.rules.hash, &result) {
+                let new = &out.entries[start..];
+                out.hashes
+                    .extend(new.iter().map(|e| if e.link.is_none() { hash(e) } else { None }));
+            }
             seen += out.entries.len() - start + subdirs.len();
             let mut dir = Dir {
                 start,

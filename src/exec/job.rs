@@ -314,22 +314,33 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState) -> Result<Prepared, Stri
         .unwrap_or_else(|| ".".into());
     let compiled_fp = action::compile(&ctx.config, task, &fp_r).map_err(|e| e.to_string())?;
     let mut inputs = Vec::new();
+    let mut found = Vec::new();
     if let Some(patterns) = &task.inputs {
         let mut patterns = fp_r.render_list(patterns).map_err(|e| e.to_string())?;
         // An image task's Dockerfile is always one of its inputs.
         if let Some(c) = &compiled_fp.context {
             patterns.push(c.dockerfile.clone());
         }
-        let res = inputs::resolve(&ctx.config.root, &patterns, false).map_err(|e| format!("{e}"))?;
+        let root = &ctx.config.root;
+        let res = if ctx.state.files.is_empty() {
+            // Nothing cached (a cold run): every file will be read, so read
+            // each as the walk finds it, while it walks on.
+            let short = hashing::walk_root(root);
+            inputs::resolve_hashing(root, &patterns, &|e| hashing::hash_file(short, e))
+        } else {
+            inputs::resolve(root, &patterns, false)
+        };
+        let res = res.map_err(|e| format!("{e}"))?;
         if let Some(missing) = res.missing.first() {
             return Err(format!("input `{missing}` does not exist"));
         }
         inputs = res.files;
+        found = res.hashes;
     } else if let Some(c) = &compiled_fp.context {
         inputs = crate::build_context::files(&ctx.config.root, c).map_err(|e| e.to_string())?;
     }
     let (digests, fresh) =
-        hashing::hash_entries(&ctx.config.root, &inputs, &ctx.state.files).map_err(|e| e.to_string())?;
+        hashing::hash_entries_found(&ctx.config.root, &inputs, &ctx.state.files, &found).map_err(|e| e.to_string())?;
     let values: Vec<(String, Option<String>)> = used_vars(task.templates())
         .into_iter()
         .map(|v| {
