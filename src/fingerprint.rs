@@ -45,7 +45,9 @@ impl Fields {
     fn new() -> Fields {
         Fields {
             hasher: blake3::Hasher::new(),
-            buf: Vec::with_capacity(Self::FLUSH + 256),
+            // Grows to `FLUSH` only for a long list: most digests here are
+            // of a few short fields.
+            buf: Vec::new(),
         }
     }
 

@@ -105,8 +105,11 @@ pub fn hash_entries_found(
 /// Reads and hashes `entries[i]` for each `i` of `misses`, on every core
 /// when there is enough to read.
 fn read_all(root: &Path, entries: &[Entry], misses: &[usize]) -> Vec<(usize, Result<FileEntry, InputError>)> {
+    if misses.is_empty() {
+        return Vec::new();
+    }
     let bytes: u64 = misses.iter().map(|&i| entries[i].stat.size).sum();
-    let root = short_root(root, !misses.is_empty());
+    let root = short_root(root);
     let threads = if misses.len() >= PARALLEL_MIN || bytes >= PARALLEL_MIN_BYTES {
         crate::walk::parallelism().min(misses.len())
     } else {
@@ -167,10 +170,10 @@ fn finish(
 
 /// Opening `src/a.py` resolves fewer path components than
 /// `/home/me/project/src/a.py`: the empty path stands for `root` when it
-/// is the current directory (it usually is) and `needed`.
-fn short_root(root: &Path, needed: bool) -> &Path {
-    match needed.then(std::env::current_dir) {
-        Some(Ok(d)) if d == root => Path::new(""),
+/// is the current directory (it usually is).
+fn short_root(root: &Path) -> &Path {
+    match std::env::current_dir() {
+        Ok(d) if d == root => Path::new(""),
         _ => root,
     }
 }
@@ -188,7 +191,7 @@ pub fn hash_file(root: &Path, e: &Entry) -> Option<FileEntry> {
 
 /// The root to give [`hash_file`] (see [`short_root`]).
 pub fn walk_root(root: &Path) -> &Path {
-    short_root(root, true)
+    short_root(root)
 }
 
 /// Fills `out` (for `entries`, which start at index `base`) from the cache;
