@@ -178,20 +178,16 @@ fn short_root(root: &Path) -> &Path {
     }
 }
 
-/// Hashes one file for the walk ([`crate::inputs::resolve_hashing`]), with
-/// a read buffer per thread; `None` when it cannot be read (it is then
-/// read again, and the error reported, by [`hash_entries_found`]).
-/// `root` as [`short_root`] gives it.
-pub fn hash_file(root: &Path, e: &Entry) -> Option<FileEntry> {
+/// Hashes files under `root` for the walk
+/// ([`crate::inputs::resolve_hashing`]), with a read buffer per thread;
+/// `None` for a file that cannot be read (it is then read again, and the
+/// error reported, by [`hash_entries_found`]).
+pub fn file_hasher(root: &Path) -> impl Fn(&Entry) -> Option<FileEntry> + Sync + '_ {
     thread_local! {
         static READ_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; BUF]);
     }
-    READ_BUF.with_borrow_mut(|buf| hash_one(root, e, buf).ok())
-}
-
-/// The root to give [`hash_file`] (see [`short_root`]).
-pub fn walk_root(root: &Path) -> &Path {
-    short_root(root)
+    let root = short_root(root);
+    move |e| READ_BUF.with_borrow_mut(|buf| hash_one(root, e, buf).ok())
 }
 
 /// Fills `out` (for `entries`, which start at index `base`) from the cache;

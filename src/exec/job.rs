@@ -76,7 +76,7 @@ impl Outcome {
         }
     }
 
-    fn failed(message: String, start: Instant) -> Outcome {
+    pub fn failed(message: String, start: Instant) -> Outcome {
         Outcome {
             status: Status::Failed {
                 code: 1,
@@ -325,8 +325,7 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState) -> Result<Prepared, Stri
         let res = if ctx.state.files.is_empty() {
             // Nothing cached (a cold run): every file will be read, so read
             // each as the walk finds it, while it walks on.
-            let short = hashing::walk_root(root);
-            inputs::resolve_hashing(root, &patterns, &|e| hashing::hash_file(short, e))
+            inputs::resolve_hashing(root, &patterns, &hashing::file_hasher(root))
         } else {
             inputs::resolve(root, &patterns, false)
         };

@@ -367,14 +367,9 @@ fn worker(ctx: &Context, plan: &Plan, shared: &Shared, cache: Option<&Arc<Cache>
         board.started.insert(name.clone(), shared.start.elapsed());
         let state = dep_state(&ctx.config, plan, &name, &board.done);
         drop(board);
+        let began = Instant::now();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job::run(ctx, &name, &state, cache)))
-            .unwrap_or_else(|_| Outcome {
-                status: Status::Failed {
-                    code: 1,
-                    message: "internal error: the task's job panicked".into(),
-                },
-                ..Outcome::not_run(String::new())
-            });
+            .unwrap_or_else(|_| Outcome::failed("internal error: the task's job panicked".into(), began));
         report(ctx, &name, &outcome);
         board = shared.lock();
         board.running -= 1;
