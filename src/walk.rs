@@ -26,7 +26,7 @@ use crate::inputs::{Entry, InputError, Stat};
 const MAX_THREADS: usize = 8;
 
 /// Entries seen on one thread before helpers are started.
-const SPAWN_AFTER: usize = 1500;
+pub(crate) const SPAWN_AFTER: usize = 1500;
 
 /// How many walks brought in helper threads (tests check they ran).
 #[cfg(test)]

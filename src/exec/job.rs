@@ -141,7 +141,40 @@ pub fn cacheable(task: &Task) -> bool {
         && matches!(task.action, Action::Run(_) | Action::Container(_))
 }
 
+/// A task judged out of date: hashed, and waiting to run (or be restored).
+pub struct Pending {
+    start: Instant,
+    p: Prepared,
+    reason: Reason,
+    files: Vec<(String, FileEntry)>,
+    /// The outcome's fields that do not depend on how the run goes.
+    base: Outcome,
+}
+
+/// What [`judge`] found.
+pub enum Judged {
+    /// Nothing (more) to do: up to date, a dry run, or it failed to prepare.
+    Done(Outcome),
+    Pending(Box<Pending>),
+}
+
+impl From<Outcome> for Judged {
+    fn from(outcome: Outcome) -> Judged {
+        Judged::Done(outcome)
+    }
+}
+
+/// Judges the task, then runs it when it is out of date.
 pub fn run(ctx: &Context, name: &str, deps: &DepState, cache: Option<&Arc<Cache>>) -> Outcome {
+    match judge(ctx, name, deps) {
+        Judged::Done(outcome) => outcome,
+        Judged::Pending(pending) => carry_out(ctx, name, *pending, cache),
+    }
+}
+
+/// Renders and hashes the task and decides whether it must run; changes
+/// nothing on disk, so it needs no care about signals.
+pub fn judge(ctx: &Context, name: &str, deps: &DepState) -> Judged {
     let start = Instant::now();
     let task = &ctx.config.tasks[name];
     if let Some(note) = &task.deprecated {
@@ -160,16 +193,16 @@ pub fn run(ctx: &Context, name: &str, deps: &DepState, cache: Option<&Arc<Cache>
         let steps = action::compile(&ctx.config, task, &r)
             .map(|c| c.steps.iter().map(Step::describe).collect())
             .unwrap_or_default();
-        return Outcome {
+        return Judged::Done(Outcome {
             status: Status::WouldRun,
             reason: Reason::DepWouldRun(dep.clone()),
             steps,
             ..Outcome::not_run(String::new())
-        };
+        });
     }
     let mut p = match prepare(ctx, task, deps) {
         Ok(p) => p,
-        Err(message) => return Outcome::failed(message, start),
+        Err(message) => return Judged::Done(Outcome::failed(message, start)),
     };
     let info = DepInfo {
         hash: fingerprint::short(&p.fingerprint),
@@ -188,19 +221,39 @@ pub fn run(ctx: &Context, name: &str, deps: &DepState, cache: Option<&Arc<Cache>
         took: Duration::ZERO,
     };
     if reason == Reason::UpToDate {
-        return Outcome {
+        return Judged::Done(Outcome {
             files,
             took: start.elapsed(),
             ..base
-        };
+        });
     }
     if ctx.options.dry_run {
-        return Outcome {
+        return Judged::Done(Outcome {
             status: Status::WouldRun,
             files,
             ..base
-        };
+        });
     }
+    Judged::Pending(Box::new(Pending {
+        start,
+        p,
+        reason,
+        files,
+        base,
+    }))
+}
+
+/// Runs a task [`judge`] found out of date (or restores its outputs from
+/// the remote cache) and builds its record.
+pub fn carry_out(ctx: &Context, name: &str, pending: Pending, cache: Option<&Arc<Cache>>) -> Outcome {
+    let Pending {
+        start,
+        mut p,
+        reason,
+        mut files,
+        base,
+    } = pending;
+    let task = &ctx.config.tasks[name];
     // From here on the task may change files: until this run's outcome is
     // committed, a crash must not leave its old record standing.
     ctx.store.begin(name);

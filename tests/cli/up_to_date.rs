@@ -37,6 +37,33 @@ fn force_runs_an_up_to_date_task() {
     p.run(&["build"]).success().assert_up_to_date("build");
 }
 
+/// A lone task is judged before anything starts, and the same judgement
+/// carries over to its run: it is hashed, warned about and run once.
+#[test]
+fn a_lone_task_judged_out_of_date_runs_once() {
+    let p = Project::new()
+        .file(
+            "montage.toml",
+            "[tasks.t]\ninputs = [\"src/**\"]\ndeprecated = \"old\"\nrun = \"echo ran >> log.txt\"\n",
+        )
+        .file("src/a.txt", "alpha\n");
+    // Old enough to be in the stat cache, which is what makes it judged
+    // on the main thread.
+    let past = SystemTime::now() - Duration::from_secs(60);
+    p.set_mtime("src/a.txt", past);
+    p.run(&["t"]).success().assert_ran("t");
+    p.write("src/a.txt", "omega\n");
+    p.set_mtime("src/a.txt", past + Duration::from_secs(1));
+    let out = p.run(&["t", "--explain"]);
+    out.success()
+        .stderr_has("[t] running: inputs changed: modified `src/a.txt`");
+    assert_eq!(out.stderr.matches("is deprecated").count(), 1, "{out}");
+    assert_eq!(p.read("log.txt"), "ran\nran\n");
+    let out = p.run(&["t"]);
+    out.success().assert_up_to_date("t");
+    assert_eq!(out.stderr.matches("is deprecated").count(), 1, "{out}");
+}
+
 /// The stat cache must never hide an edit: same size, same mtime, even in
 /// the same second as the previous hash.
 #[test]
