@@ -154,20 +154,20 @@ pub struct Pending {
 /// What [`judge`] found.
 pub enum Judged {
     /// Nothing (more) to do: up to date, a dry run, or it failed to prepare.
-    Done(Outcome),
+    Done(Box<Outcome>),
     Pending(Box<Pending>),
 }
 
 impl From<Outcome> for Judged {
     fn from(outcome: Outcome) -> Judged {
-        Judged::Done(outcome)
+        Judged::Done(Box::new(outcome))
     }
 }
 
 /// Judges the task, then runs it when it is out of date.
 pub fn run(ctx: &Context, name: &str, deps: &DepState, cache: Option<&Arc<Cache>>) -> Outcome {
     match judge(ctx, name, deps) {
-        Judged::Done(outcome) => outcome,
+        Judged::Done(outcome) => *outcome,
         Judged::Pending(pending) => carry_out(ctx, name, *pending, cache),
     }
 }
@@ -193,16 +193,16 @@ pub fn judge(ctx: &Context, name: &str, deps: &DepState) -> Judged {
         let steps = action::compile(&ctx.config, task, &r)
             .map(|c| c.steps.iter().map(Step::describe).collect())
             .unwrap_or_default();
-        return Judged::Done(Outcome {
+        return Judged::Done(Box::new(Outcome {
             status: Status::WouldRun,
             reason: Reason::DepWouldRun(dep.clone()),
             steps,
             ..Outcome::not_run(String::new())
-        });
+        }));
     }
     let mut p = match prepare(ctx, task, deps) {
         Ok(p) => p,
-        Err(message) => return Judged::Done(Outcome::failed(message, start)),
+        Err(message) => return Judged::Done(Box::new(Outcome::failed(message, start))),
     };
     let info = DepInfo {
         hash: fingerprint::short(&p.fingerprint),
@@ -221,18 +221,18 @@ pub fn judge(ctx: &Context, name: &str, deps: &DepState) -> Judged {
         took: Duration::ZERO,
     };
     if reason == Reason::UpToDate {
-        return Judged::Done(Outcome {
+        return Judged::Done(Box::new(Outcome {
             files,
             took: start.elapsed(),
             ..base
-        });
+        }));
     }
     if ctx.options.dry_run {
-        return Judged::Done(Outcome {
+        return Judged::Done(Box::new(Outcome {
             status: Status::WouldRun,
             files,
             ..base
-        });
+        }));
     }
     Judged::Pending(Box::new(Pending {
         start,

@@ -153,7 +153,7 @@ pub fn run(ctx: Arc<Context>, plan: &Plan) -> std::io::Result<RunResult> {
         // must run (judging changes nothing, so an interrupt loses nothing).
         let deps = dep_state(&ctx.config, plan, name, &HashMap::new());
         match guarded(|| job::judge(&ctx, name, &deps)) {
-            Judged::Done(outcome) => return Ok(settled(&ctx, name, outcome, start)),
+            Judged::Done(outcome) => return Ok(settled(&ctx, name, *outcome, start)),
             Judged::Pending(pending) => judged = Some(pending),
         }
     }
