@@ -395,6 +395,7 @@ impl Loader<'_> {
         if let Some(v) = doc.get("tasks")
             && let Some(t) = self.table(v, &"tasks")
         {
+            config.tasks.reserve_exact(t.len());
             for (k, v) in t.iter() {
                 if let Some(task) = self.task(k, v) {
                     config.tasks.insert(task.name.clone(), task);

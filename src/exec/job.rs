@@ -55,7 +55,8 @@ pub struct Outcome {
     pub fingerprint: Option<Digest>,
     /// What dependants see as `tasks.NAME.*`.
     pub info: DepInfo,
-    pub record: Option<TaskRecord>,
+    /// Boxed: an outcome is kept for every task of the plan.
+    pub record: Option<Box<TaskRecord>>,
     pub files: Vec<(String, FileEntry)>,
     /// The commands, as shown in a dry-run plan.
     pub steps: Vec<String>,
@@ -264,7 +265,7 @@ pub fn carry_out(ctx: &Context, name: &str, pending: Pending, cache: Option<&Arc
     {
         return Outcome {
             status: Status::Restored,
-            record,
+            record: record.map(Box::new),
             files,
             took: start.elapsed(),
             ..base
@@ -301,7 +302,7 @@ pub fn carry_out(ctx: &Context, name: &str, pending: Pending, cache: Option<&Arc
             }
             Outcome {
                 status: Status::Ran,
-                record,
+                record: record.map(Box::new),
                 files,
                 took: start.elapsed(),
                 ..base

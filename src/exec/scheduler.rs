@@ -290,8 +290,8 @@ async fn run_async(
         board: Mutex::new(Board {
             ready: (0..plan.order.len()).filter(|i| waiting[*i] == 0).collect(),
             waiting,
-            done: HashMap::new(),
-            started: HashMap::new(),
+            done: HashMap::with_capacity(plan.order.len()),
+            started: HashMap::with_capacity(plan.order.len()),
             running: 0,
             interactive_running: false,
             stop: false,
@@ -499,7 +499,7 @@ fn commit(ctx: &Context, done: &mut HashMap<String, Outcome>) {
         match &o.status {
             Status::Ran | Status::Restored => match o.record.take() {
                 Some(rec) => {
-                    update.set.insert(name.clone(), rec);
+                    update.set.insert(name.clone(), *rec);
                 }
                 None => {
                     update.remove.insert(name.clone());
