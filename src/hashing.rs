@@ -109,7 +109,7 @@ fn read_all(root: &Path, entries: &[Entry], misses: &[usize]) -> Vec<(usize, Res
         return Vec::new();
     }
     let bytes: u64 = misses.iter().map(|&i| entries[i].stat.size).sum();
-    let root = short_root(root);
+    let root = crate::inputs::short_root(root);
     let threads = if misses.len() >= PARALLEL_MIN || bytes >= PARALLEL_MIN_BYTES {
         crate::walk::parallelism().min(misses.len())
     } else {
@@ -168,16 +168,6 @@ fn finish(
     Ok((hashes, fresh))
 }
 
-/// Opening `src/a.py` resolves fewer path components than
-/// `/home/me/project/src/a.py`: the empty path stands for `root` when it
-/// is the current directory (it usually is).
-fn short_root(root: &Path) -> &Path {
-    match std::env::current_dir() {
-        Ok(d) if d == root => Path::new(""),
-        _ => root,
-    }
-}
-
 /// Hashes files under `root` for the walk
 /// ([`crate::inputs::resolve_hashing`]), with a read buffer per thread;
 /// `None` for a file that cannot be read (it is then read again, and the
@@ -186,7 +176,7 @@ pub fn file_hasher(root: &Path) -> impl Fn(&Entry) -> Option<FileEntry> + Sync +
     thread_local! {
         static READ_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; BUF]);
     }
-    let root = short_root(root);
+    let root = crate::inputs::short_root(root);
     move |e| READ_BUF.with_borrow_mut(|buf| hash_one(root, e, buf).ok())
 }
 

@@ -152,6 +152,18 @@ pub enum InputError {
     Io { path: String, source: std::io::Error },
 }
 
+/// `root` as the paths under it are best opened by: opening `src/a.py`
+/// resolves fewer path components than `/home/me/project/src/a.py`, so it
+/// is `.` when `root` is the current directory (it usually is, and mtr
+/// never changes it).
+pub(crate) fn short_root(root: &Path) -> &Path {
+    static CWD: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    match CWD.get_or_init(|| std::env::current_dir().ok()) {
+        Some(cwd) if cwd == root => Path::new("."),
+        _ => root,
+    }
+}
+
 pub(crate) fn io_err(root: &Path, path: &Path, source: std::io::Error) -> InputError {
     let rel = path.strip_prefix(root).unwrap_or(path);
     InputError::Io {
@@ -276,6 +288,7 @@ fn resolve_with(
     let mut res = Resolution::default();
     let mut files: Vec<Entry> = Vec::new();
     let mut dirs: Vec<String> = Vec::new();
+    let root = short_root(root);
     for lit in &literals {
         let path = root.join(lit);
         match std::fs::symlink_metadata(&path) {
@@ -364,6 +377,7 @@ fn resolve_with(
 /// before it. Siblings are stat'ed relative to their directory, opened
 /// once, as the walk does: one path component to resolve per file.
 pub fn first_changed<'a>(root: &Path, entries: &'a [Entry]) -> Option<&'a str> {
+    let root = short_root(root);
     let changed = |part: &'a [Entry]| {
         let mut dir = OpenDir::default();
         part.iter()
@@ -738,6 +752,20 @@ mod tests {
     /// files at the root, symlinks (not followed) and names that are not
     /// UTF-8 all compare equal until they change.
     #[cfg(unix)]
+    #[test]
+    fn the_current_directory_is_opened_as_dot() {
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(short_root(&cwd), Path::new("."));
+        let t = tree(&["a.txt"]);
+        assert_eq!(short_root(t.path()), t.path());
+        // Errors still name paths from the root, not from `.`.
+        let e = io_err(Path::new("."), Path::new("./src/a.txt"), std::io::Error::other("x"));
+        assert!(
+            matches!(e, InputError::Io { ref path, .. } if path == "src/a.txt"),
+            "{e:?}"
+        );
+    }
+
     #[test]
     fn first_changed_agrees_with_the_walk() {
         use std::os::unix::ffi::OsStrExt;
