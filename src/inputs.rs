@@ -417,7 +417,7 @@ impl OpenDir {
             self.handle = std::fs::File::open(root.join(parent)).ok();
         }
         #[cfg(unix)]
-        return stat_at(self.handle.as_ref()?, name);
+        return stat_at(self.handle.as_ref()?, name).ok();
         #[cfg(not(unix))]
         return std::fs::symlink_metadata(root.join(&path)).map(|m| Stat::of(&m)).ok();
     }
@@ -427,10 +427,10 @@ impl OpenDir {
 #[cfg(unix)]
 // The field types differ between Linux and macOS.
 #[allow(clippy::unnecessary_cast)]
-fn stat_at(dir: &std::fs::File, name: &OsStr) -> Option<Stat> {
+pub(crate) fn stat_at(dir: &std::fs::File, name: &OsStr) -> std::io::Result<Stat> {
     use nix::fcntl::AtFlags;
-    let s = nix::sys::stat::fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW).ok()?;
-    Some(Stat {
+    let s = nix::sys::stat::fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)?;
+    Ok(Stat {
         size: s.st_size as u64,
         mtime_ns: s.st_mtime as i64 * 1_000_000_000 + s.st_mtime_nsec as i64,
         ctime_ns: s.st_ctime as i64 * 1_000_000_000 + s.st_ctime_nsec as i64,

@@ -18,6 +18,7 @@ use std::sync::{Condvar, Mutex, OnceLock};
 
 use globset::GlobSet;
 
+use crate::dirents::{self, Kind};
 use crate::hashing::FileEntry;
 use crate::inputs::{Entry, InputError, Stat};
 
@@ -363,58 +364,69 @@ impl Walker<'_> {
             self.root.join(crate::inputs::key_path(&job.rel))
         };
         let io = |p: &Path, e| crate::inputs::io_err(self.root, p, e);
-        let entries = std::fs::read_dir(&path).map_err(|e| io(&path, e))?;
+        let dir = dirents::Dir::open(&path).map_err(|e| io(&path, e))?;
         let no_excludes = rules.excludes.is_empty();
-        for entry in entries {
-            let entry = entry.map_err(|e| io(&path, e))?;
-            let name = entry.file_name();
-            if name == ".git" || (job.rel.is_empty() && name == ".mtr") {
-                continue;
-            }
-            let name = crate::inputs::name_key(&name);
-            let sep = usize::from(!job.rel.is_empty());
-            let mut rel = String::with_capacity(job.rel.len() + sep + name.len());
-            if sep == 1 {
-                rel.push_str(&job.rel);
-                rel.push('/');
-            }
-            rel.push_str(&name);
-            let ft = match entry.file_type() {
-                Ok(ft) => ft,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io(&entry.path(), e)),
-            };
-            if ft.is_dir() {
-                if rules.prune.is_empty() || !rules.prune.is_match(rel.as_str()) {
-                    let all = job.all || rules.all_under.contains(&rel);
-                    subdirs.push((rel, all));
+        dir.each(
+            |name, listed| {
+                if name == ".git" || (job.rel.is_empty() && name == ".mtr") {
+                    return Ok(());
                 }
-                continue;
-            }
-            let included = job.all || rules.includes.is_match(rel.as_str());
-            if !included || (!no_excludes && rules.excludes.is_match(rel.as_str())) {
-                continue;
-            }
-            // statx relative to the directory: no full path lookup.
-            let m = match entry.metadata() {
-                Ok(m) => m,
-                // Deleted since the directory was read: it is not there.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io(&entry.path(), e)),
-            };
-            let link = if m.file_type().is_symlink() {
-                let p = entry.path();
-                Some(std::fs::read_link(&p).map_err(|e| io(&p, e))?.into())
-            } else {
-                None
-            };
-            files.push(Entry {
-                // Sized exactly above: no reallocation.
-                rel: rel.into_boxed_str(),
-                stat: Stat::of(&m),
-                link,
-            });
-        }
+                // The listing's kind, or lstat's when it does not say.
+                let mut stat = None;
+                let kind = match listed {
+                    Some(kind) => kind,
+                    None => match dir.lstat(name) {
+                        Ok((s, kind)) => {
+                            stat = Some(s);
+                            kind
+                        }
+                        // Deleted since the directory was read: it is not there.
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                        Err(e) => return Err(io(&path.join(name), e)),
+                    },
+                };
+                let key = crate::inputs::name_key(name);
+                let sep = usize::from(!job.rel.is_empty());
+                let mut rel = String::with_capacity(job.rel.len() + sep + key.len());
+                if sep == 1 {
+                    rel.push_str(&job.rel);
+                    rel.push('/');
+                }
+                rel.push_str(&key);
+                if kind == Kind::Dir {
+                    if rules.prune.is_empty() || !rules.prune.is_match(rel.as_str()) {
+                        let all = job.all || rules.all_under.contains(&rel);
+                        subdirs.push((rel, all));
+                    }
+                    return Ok(());
+                }
+                let included = job.all || rules.includes.is_match(rel.as_str());
+                if !included || (!no_excludes && rules.excludes.is_match(rel.as_str())) {
+                    return Ok(());
+                }
+                let (stat, kind) = match stat {
+                    Some(s) => (s, kind),
+                    // Relative to the open directory: no full path lookup.
+                    None => match dir.lstat(name) {
+                        Ok(found) => found,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                        Err(e) => return Err(io(&path.join(name), e)),
+                    },
+                };
+                let link = match kind {
+                    Kind::Symlink => Some(dir.read_link(name).map_err(|e| io(&path.join(name), e))?.into()),
+                    _ => None,
+                };
+                files.push(Entry {
+                    // Sized exactly above: no reallocation.
+                    rel: rel.into_boxed_str(),
+                    stat,
+                    link,
+                });
+                Ok(())
+            },
+            |e| io(&path, e),
+        )?;
         files[start..].sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
         subdirs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Ok(())
