@@ -22,6 +22,7 @@ pub(crate) enum Kind {
 }
 
 /// An open directory.
+#[derive(Debug)]
 pub(crate) struct Dir {
     path: PathBuf,
     #[cfg(unix)]

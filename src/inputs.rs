@@ -306,6 +306,7 @@ fn resolve_with(
             Err(e) => return Err(io_err(root, &path, e)),
         }
     }
+    let mut opened: Vec<(String, crate::dirents::Dir)> = Vec::new();
     for base in bases {
         if forbidden(&base) {
             continue;
@@ -315,6 +316,17 @@ fn resolve_with(
         } else {
             root.join(&base)
         };
+        // Opened as a directory at once (the walk starts from this handle),
+        // so a base costs no stat of its own; a file or symlink is stat'ed.
+        match crate::dirents::Dir::open(&path) {
+            Ok(dir) => {
+                dirs.push(base.clone());
+                opened.push((base, dir));
+                continue;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(_) => {}
+        }
         match std::fs::symlink_metadata(&path) {
             Ok(m) if m.is_dir() => dirs.push(base),
             Ok(m) => {
@@ -335,6 +347,7 @@ fn resolve_with(
         .map(|d| Top {
             rel: d.clone(),
             all: all_under.iter().any(|a| within(d, a)),
+            dir: opened.iter().position(|(b, _)| b == d).map(|i| opened.swap_remove(i).1),
         })
         .collect();
     let rules = Rules {
@@ -752,6 +765,23 @@ mod tests {
     /// files at the root, symlinks (not followed) and names that are not
     /// UTF-8 all compare equal until they change.
     #[cfg(unix)]
+    #[cfg(unix)]
+    #[test]
+    fn a_glob_base_is_walked_only_when_it_is_a_real_directory() {
+        let t = tree(&["real/a.txt", "real/sub/b.txt", "file.txt"]);
+        std::os::unix::fs::symlink("real", t.path().join("link")).unwrap();
+        let rels = |p: &str| -> Vec<String> {
+            let res = resolve(t.path(), &[p.to_string()], true).unwrap();
+            res.files.iter().map(|e| e.rel.to_string()).collect()
+        };
+        assert_eq!(rels("real/**"), ["real/a.txt", "real/sub/b.txt"]);
+        assert_eq!(rels("real/sub/*.txt"), ["real/sub/b.txt"]);
+        // A symlink is never followed, not even as the base of a glob.
+        assert!(rels("link/**").is_empty());
+        assert!(rels("file.txt/**").is_empty());
+        assert!(rels("missing/**").is_empty());
+    }
+
     #[test]
     fn the_current_directory_is_opened_as_dot() {
         let cwd = std::env::current_dir().unwrap();

@@ -54,12 +54,14 @@ pub type HashFn<'a> = dyn Fn(&Entry) -> Option<FileEntry> + Sync + 'a;
 pub type Found = (Vec<Entry>, Vec<Option<FileEntry>>);
 
 /// One directory to walk.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Top {
     /// Relative to the root, `/`-separated, `""` for the root itself.
     pub rel: String,
     /// Every file below is included (only excludes apply).
     pub all: bool,
+    /// The directory, if the caller opened it already.
+    pub(crate) dir: Option<dirents::Dir>,
 }
 
 /// Walks `tops` (directories under `root`, sorted, none inside another)
@@ -77,6 +79,7 @@ pub fn walk(root: &Path, tops: Vec<Top>, rules: &Rules, extra: Vec<Entry>) -> Re
             rel: t.rel,
             all: t.all,
             slot,
+            dir: t.dir,
         })
         .collect();
     let walker = Walker {
@@ -231,6 +234,8 @@ struct Job {
     rel: String,
     all: bool,
     slot: usize,
+    /// Already open (a top its caller opened).
+    dir: Option<dirents::Dir>,
 }
 
 /// What one thread found: every file it stat'ed, in one vector (a small
@@ -305,10 +310,10 @@ impl Walker<'_> {
                     s.waiting -= 1;
                 }
             };
-            let Some(job) = job else { return };
+            let Some(mut job) = job else { return };
             subdirs.clear();
             let start = out.entries.len();
-            let result = self.read(&job, &mut out.entries, &mut subdirs);
+            let result = self.read(&mut job, &mut out.entries, &mut subdirs);
             if let (Some(hash), Ok(())) = (self.rules.hash, &result) {
                 let new = &out.entries[start..];
                 out.hashes
@@ -328,7 +333,12 @@ impl Walker<'_> {
                             let slot = s.next_slot;
                             s.next_slot += 1;
                             dir.dirs.push((rel.clone(), slot));
-                            s.queue.push(Job { rel, all, slot });
+                            s.queue.push(Job {
+                                rel,
+                                all,
+                                slot,
+                                dir: None,
+                            });
                             s.pending += 1;
                         }
                         dir.dirs.reverse();
@@ -355,7 +365,7 @@ impl Walker<'_> {
 
     /// Reads one directory: files appended to `files` (sorted among
     /// themselves), directories to enter into `subdirs` (sorted).
-    fn read(&self, job: &Job, files: &mut Vec<Entry>, subdirs: &mut Vec<(String, bool)>) -> Result<(), InputError> {
+    fn read(&self, job: &mut Job, files: &mut Vec<Entry>, subdirs: &mut Vec<(String, bool)>) -> Result<(), InputError> {
         let start = files.len();
         let rules = self.rules;
         let path = if job.rel.is_empty() {
@@ -364,7 +374,10 @@ impl Walker<'_> {
             self.root.join(crate::inputs::key_path(&job.rel))
         };
         let io = |p: &Path, e| crate::inputs::io_err(self.root, p, e);
-        let dir = dirents::Dir::open(&path).map_err(|e| io(&path, e))?;
+        let dir = match job.dir.take() {
+            Some(dir) => dir,
+            None => dirents::Dir::open(&path).map_err(|e| io(&path, e))?,
+        };
         let no_excludes = rules.excludes.is_empty();
         dir.each(
             |name, listed| {
