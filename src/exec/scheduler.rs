@@ -146,7 +146,7 @@ pub fn run(ctx: Arc<Context>, plan: &Plan) -> std::io::Result<RunResult> {
     let start = Instant::now();
     let mut judged = None;
     if let [name] = plan.order.as_slice()
-        && judges_inline(&ctx)
+        && judges_inline(&ctx, name)
     {
         // The common `mtr TASK` without deps: judge it on this thread, and
         // start the runtime, a worker and the signal handlers only if it
@@ -167,13 +167,17 @@ pub fn run(ctx: Arc<Context>, plan: &Plan) -> std::io::Result<RunResult> {
     result
 }
 
-/// Whether a one-task plan is judged on the calling thread. That saves the
-/// runtime, a worker thread and the signal handlers (~13% of a no-op over
-/// 100 files), but a walk that brings in helper threads measured ~10%
-/// slower from the main thread (10,000 files). So only a project whose stat
-/// cache is known and smaller than a walk that needs helpers qualifies.
-fn judges_inline(ctx: &Context) -> bool {
-    (1..crate::walk::SPAWN_AFTER).contains(&ctx.state.files.len())
+/// Whether the task of a one-task plan is judged on the calling thread.
+/// That saves the runtime, a worker thread and the signal handlers (~13% of
+/// a no-op over 100 files), but a walk that brings in helper threads
+/// measured ~10% slower from the main thread (10,000 files). So only a task
+/// whose last run had fewer inputs than a walk takes to need helpers
+/// qualifies.
+fn judges_inline(ctx: &Context, name: &str) -> bool {
+    ctx.state
+        .tasks
+        .get(name)
+        .is_some_and(|r| r.parts.input_count() < crate::walk::SPAWN_AFTER)
 }
 
 /// Runs `job` as a failed outcome if it panics, so one task's bug does not

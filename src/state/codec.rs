@@ -292,6 +292,11 @@ fn each_input<'a>(raw: &'a [u8], mut f: impl FnMut(Input<'a>, bool) -> Result<()
     Ok(())
 }
 
+/// How many inputs `raw` holds, without decoding them.
+pub(crate) fn input_count(raw: &[u8]) -> Result<usize, String> {
+    Reader::new(raw, 0).varint_usize()
+}
+
 pub(crate) fn decode_inputs(raw: &[u8], table: &StatCache) -> Result<Vec<(String, Digest, bool)>, String> {
     let mut out = Vec::new();
     let mut cur = table.cursor();

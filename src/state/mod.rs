@@ -85,6 +85,14 @@ impl LazyParts {
         }
     }
 
+    /// How many input files the record has (decoding none of them).
+    pub fn input_count(&self) -> usize {
+        match self.raw() {
+            Some((table, range)) => codec::input_count(&table.bytes()[range]).unwrap_or(0),
+            None => self.inputs.len(),
+        }
+    }
+
     /// The still-encoded inputs and the cache they refer to.
     pub(crate) fn raw(&self) -> Option<(&StatCache, Range<usize>)> {
         match (&self.encoded, self.parts.get()) {

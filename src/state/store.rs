@@ -443,6 +443,8 @@ mod tests {
         let state = load(&store);
         let rec = &state.tasks["big"];
         assert!(rec.parts.raw().is_some(), "inputs are decoded lazily");
+        assert_eq!(rec.parts.input_count(), n);
+        assert!(rec.parts.raw().is_some(), "counting them decodes nothing");
         assert_eq!(rec.fingerprint, [7; 32]);
         let mut sorted: Vec<String> = (0..n).map(path).collect();
         sorted.sort();
@@ -523,6 +525,7 @@ mod tests {
             ..Parts::default()
         };
         let lazy: LazyParts = p.clone().into();
+        assert_eq!(lazy.input_count(), 1);
         assert_eq!(*lazy, p);
         assert_eq!(lazy.clone(), lazy);
         assert_eq!(LazyParts::default().inputs.len(), 0);
