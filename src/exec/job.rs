@@ -58,7 +58,7 @@ pub struct Outcome {
     /// Boxed: an outcome is kept for every task of the plan.
     pub record: Option<Box<TaskRecord>>,
     pub files: Vec<(String, FileEntry)>,
-    /// The commands, as shown in a dry-run plan.
+    /// The commands, as shown in a dry-run plan (only there).
     pub steps: Vec<String>,
     pub took: Duration,
 }
@@ -218,7 +218,10 @@ pub fn judge(ctx: &Context, name: &str, deps: &DepState) -> Judged {
         info,
         record: None,
         files: Vec::new(),
-        steps: p.exec.steps.iter().map(Step::describe).collect(),
+        steps: match ctx.options.dry_run {
+            true => p.exec.steps.iter().map(Step::describe).collect(),
+            false => Vec::new(),
+        },
         took: Duration::ZERO,
     };
     if reason == Reason::UpToDate {

@@ -590,3 +590,47 @@ fn reruns_when_its_dependencies_are_added_or_removed() {
         .stderr_has("[app] running: `gen` is no longer a dependency");
     p.run(&["app"]).success().assert_up_to_date("app");
 }
+
+/// A large config over a large state: the state is read on a thread while
+/// the config is parsed, and the result is the same as reading it after.
+#[test]
+fn a_large_project_skips_what_did_not_change() {
+    const TASKS: usize = 300;
+    const FILES: usize = 8;
+    let mut config = String::new();
+    let mut p = Project::new();
+    for t in 0..TASKS {
+        config.push_str(&format!(
+            "[tasks.t{t:03}]\ninputs = [\"in/{t:03}/**\"]\nrun = \"echo {t} >> ran.txt\"\n\n"
+        ));
+        for f in 0..FILES {
+            p = p.file(&format!("in/{t:03}/f{f}.txt"), &format!("{t} {f}\n"));
+        }
+    }
+    config.push_str(&format!(
+        "[tasks.all]\ndeps = [{}]\n",
+        (0..TASKS).map(|t| format!("\"t{t:03}\"")).collect::<Vec<_>>().join(", ")
+    ));
+    let p = p.file("montage.toml", &config);
+    // Old enough for the stat cache to keep every file.
+    let past = SystemTime::now() - Duration::from_secs(60);
+    for t in 0..TASKS {
+        for f in 0..FILES {
+            p.set_mtime(&format!("in/{t:03}/f{f}.txt"), past);
+        }
+    }
+    p.run(&["-q", "all"]).success();
+    assert_eq!(p.read("ran.txt").lines().count(), TASKS);
+    let size = |rel: &str| std::fs::metadata(p.path(rel)).unwrap().len();
+    assert!(size(".mtr/state") >= 128 << 10, "state of {} bytes", size(".mtr/state"));
+    assert!(size("montage.toml") >= 8 << 10);
+    let out = p.run(&["all"]);
+    out.success();
+    assert!(out.stderr.contains(&format!("{} up to date", TASKS + 1)), "{out}");
+    p.write("in/123/f4.txt", "changed\n");
+    let out = p.run(&["all"]);
+    out.success().assert_ran("t123");
+    // `all` runs (as an aggregate) because a dependency ran.
+    assert!(out.stderr.contains(&format!("2 ran, {} up to date", TASKS - 1)), "{out}");
+    assert_eq!(p.read("ran.txt").lines().count(), TASKS + 1);
+}
