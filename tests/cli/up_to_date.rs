@@ -609,7 +609,10 @@ fn a_large_project_skips_what_did_not_change() {
     }
     config.push_str(&format!(
         "[tasks.all]\ndeps = [{}]\n",
-        (0..TASKS).map(|t| format!("\"t{t:03}\"")).collect::<Vec<_>>().join(", ")
+        (0..TASKS)
+            .map(|t| format!("\"t{t:03}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
     ));
     let p = p.file("montage.toml", &config);
     // Old enough for the stat cache to keep every file.
@@ -631,6 +634,9 @@ fn a_large_project_skips_what_did_not_change() {
     let out = p.run(&["all"]);
     out.success().assert_ran("t123");
     // `all` runs (as an aggregate) because a dependency ran.
-    assert!(out.stderr.contains(&format!("2 ran, {} up to date", TASKS - 1)), "{out}");
+    assert!(
+        out.stderr.contains(&format!("2 ran, {} up to date", TASKS - 1)),
+        "{out}"
+    );
     assert_eq!(p.read("ran.txt").lines().count(), TASKS + 1);
 }
