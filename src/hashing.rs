@@ -231,9 +231,15 @@ fn hash_one(root: &Path, e: &Entry, buf: &mut [u8]) -> Result<FileEntry, InputEr
         path: crate::inputs::display_key(&e.rel).into_owned(),
         source,
     };
-    for _ in 0..3 {
+    for attempt in 0..3 {
         let mut file = std::fs::File::open(&path).map_err(io)?;
-        let before = Stat::of(&file.metadata().map_err(io)?);
+        // First trust the stat the entry was found with (one `fstat` less
+        // per file): the same stat after the read still proves the file
+        // was not replaced or changed meanwhile. On a retry it is stale.
+        let before = match attempt {
+            0 => e.stat,
+            _ => Stat::of(&file.metadata().map_err(io)?),
+        };
         let mut h = blake3::Hasher::new();
         // Read as many bytes as the stat says, not until a read returns 0:
         // one `read` less per file. A file that grows or shrinks meanwhile
@@ -321,6 +327,27 @@ mod tests {
         assert_eq!(es2[0].stat.mtime_ns, es[0].stat.mtime_ns);
         let (hashes, _) = hash_entries(dir.path(), &es2, &cached).unwrap();
         assert_eq!(hashes[0], *blake3::hash(b"two").as_bytes());
+    }
+
+    /// The stat a file was found with stands in for the one before the
+    /// read; when it is stale the file is read again with a fresh one,
+    /// and the hash and stat given are the file's now.
+    #[test]
+    fn a_file_changed_since_it_was_found_is_hashed_as_it_is_now() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), "one").unwrap();
+        let es = entries(dir.path(), &["a"]);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(dir.path().join("a"), "three").unwrap();
+        let mut buf = vec![0; 16];
+        let got = hash_one(dir.path(), &es[0], &mut buf).unwrap();
+        assert_eq!(got.hash, *blake3::hash(b"three").as_bytes());
+        assert_eq!(got.stat, entries(dir.path(), &["a"])[0].stat);
+        assert_ne!(got.stat, es[0].stat);
+        // Unchanged since found: the same stat, the same content.
+        let es = entries(dir.path(), &["a"]);
+        let got = hash_one(dir.path(), &es[0], &mut buf).unwrap();
+        assert_eq!((got.hash, got.stat), (*blake3::hash(b"three").as_bytes(), es[0].stat));
     }
 
     #[test]
