@@ -122,6 +122,21 @@ impl Dir {
         }
     }
 
+    /// Opens the file `name` for reading; a symlink is not followed.
+    pub(crate) fn open_file(&self, name: &OsStr) -> io::Result<std::fs::File> {
+        #[cfg(unix)]
+        {
+            use nix::fcntl::OFlag;
+            let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
+            let fd = nix::fcntl::openat(&self.file, name, flags, nix::sys::stat::Mode::empty())?;
+            Ok(std::fs::File::from(fd))
+        }
+        #[cfg(not(unix))]
+        {
+            std::fs::File::open(self.path.join(name))
+        }
+    }
+
     /// The target of the symlink `name`.
     pub(crate) fn read_link(&self, name: &OsStr) -> io::Result<PathBuf> {
         std::fs::read_link(self.path.join(name))

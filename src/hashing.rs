@@ -168,16 +168,15 @@ fn finish(
     Ok((hashes, fresh))
 }
 
-/// Hashes files under `root` for the walk
-/// ([`crate::inputs::resolve_hashing`]), with a read buffer per thread;
-/// `None` for a file that cannot be read (it is then read again, and the
-/// error reported, by [`hash_entries_found`]).
-pub fn file_hasher(root: &Path) -> impl Fn(&Entry) -> Option<FileEntry> + Sync + '_ {
+/// Hashes the files the walk finds ([`crate::inputs::resolve_hashing`]),
+/// opening each relative to its open directory, with a read buffer per
+/// thread; `None` for a file that cannot be read (it is then read again,
+/// and the error reported, by [`hash_entries_found`]).
+pub fn file_hasher() -> impl Fn(&Entry, crate::walk::Opener) -> Option<FileEntry> + Sync {
     thread_local! {
         static READ_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; BUF]);
     }
-    let root = crate::inputs::short_root(root);
-    move |e| READ_BUF.with_borrow_mut(|buf| hash_one(root, e, buf).ok())
+    move |e, open| READ_BUF.with_borrow_mut(|buf| hash_opened(open, e, buf).ok())
 }
 
 /// Fills `out` (for `entries`, which start at index `base`) from the cache;
@@ -227,18 +226,27 @@ fn link_hash(target: &Path) -> Digest {
 /// another inode).
 fn hash_one(root: &Path, e: &Entry, buf: &mut [u8]) -> Result<FileEntry, InputError> {
     let path = root.join(crate::inputs::key_path(&e.rel));
-    let io = |source| InputError::Io {
+    hash_opened(&|| std::fs::File::open(&path), e, buf).map_err(|source| InputError::Io {
         path: crate::inputs::display_key(&e.rel).into_owned(),
         source,
-    };
+    })
+}
+
+/// Hashes the file `open` opens (again on each attempt) as the content of
+/// `e`, and gives the stat it had throughout the read.
+fn hash_opened(
+    open: &dyn Fn() -> std::io::Result<std::fs::File>,
+    e: &Entry,
+    buf: &mut [u8],
+) -> std::io::Result<FileEntry> {
     for attempt in 0..3 {
-        let mut file = std::fs::File::open(&path).map_err(io)?;
+        let mut file = open()?;
         // First trust the stat the entry was found with (one `fstat` less
         // per file): the same stat after the read still proves the file
         // was not replaced or changed meanwhile. On a retry it is stale.
         let before = match attempt {
             0 => e.stat,
-            _ => Stat::of(&file.metadata().map_err(io)?),
+            _ => Stat::of(&file.metadata()?),
         };
         let mut h = blake3::Hasher::new();
         // Read as many bytes as the stat says, not until a read returns 0:
@@ -250,7 +258,7 @@ fn hash_one(root: &Path, e: &Entry, buf: &mut [u8]) -> Result<FileEntry, InputEr
             let n = match file.read(&mut buf[..want]) {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(io(e)),
+                Err(e) => return Err(e),
             };
             if n == 0 {
                 break;
@@ -258,7 +266,7 @@ fn hash_one(root: &Path, e: &Entry, buf: &mut [u8]) -> Result<FileEntry, InputEr
             h.update(&buf[..n]);
             left -= n as u64;
         }
-        let after = Stat::of(&file.metadata().map_err(io)?);
+        let after = Stat::of(&file.metadata()?);
         if before == after && left == 0 {
             return Ok(FileEntry {
                 stat: after,
@@ -266,10 +274,7 @@ fn hash_one(root: &Path, e: &Entry, buf: &mut [u8]) -> Result<FileEntry, InputEr
             });
         }
     }
-    Err(InputError::Io {
-        path: crate::inputs::display_key(&e.rel).into_owned(),
-        source: std::io::Error::other("it kept changing while it was being hashed"),
-    })
+    Err(std::io::Error::other("it kept changing while it was being hashed"))
 }
 
 #[cfg(test)]

@@ -727,11 +727,14 @@ mod tests {
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let t = tree(&refs);
         std::os::unix::fs::symlink("d1", t.path().join("d0/link")).unwrap();
+        // A name that is not UTF-8 is opened by its own bytes.
+        use std::os::unix::ffi::OsStrExt;
+        std::fs::write(t.path().join(OsStr::from_bytes(b"d3/caf\xff.txt")), "x").unwrap();
         let patterns = ["**".to_string(), "!d2/**".to_string()];
         let cache = crate::state::StatCache::default();
         let plain = resolve(t.path(), &patterns, false).unwrap();
         let (want, _) = crate::hashing::hash_entries(t.path(), &plain.files, &cache).unwrap();
-        let hashed = resolve_hashing(t.path(), &patterns, &crate::hashing::file_hasher(t.path())).unwrap();
+        let hashed = resolve_hashing(t.path(), &patterns, &crate::hashing::file_hasher()).unwrap();
         let rels = |r: &Resolution| r.files.iter().map(|e| e.rel.to_string()).collect::<Vec<_>>();
         assert_eq!(rels(&hashed), rels(&plain));
         assert_eq!(hashed.hashes.len(), hashed.files.len());
@@ -741,7 +744,7 @@ mod tests {
         let (got, _) = crate::hashing::hash_entries_found(t.path(), &hashed.files, &cache, &hashed.hashes).unwrap();
         assert_eq!(got, want);
         // A file the walk could not hash is read afterwards.
-        let failed = resolve_hashing(t.path(), &patterns, &|_| None).unwrap();
+        let failed = resolve_hashing(t.path(), &patterns, &|_, _| None).unwrap();
         let (got, _) = crate::hashing::hash_entries_found(t.path(), &failed.files, &cache, &failed.hashes).unwrap();
         assert_eq!(got, want);
         assert!(resolve(t.path(), &patterns, false).unwrap().hashes.is_empty());

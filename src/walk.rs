@@ -46,8 +46,12 @@ pub struct Rules<'a> {
     pub hash: Option<&'a HashFn<'a>>,
 }
 
-/// Hashes a file the walk found (`None`: it could not; see [`Rules::hash`]).
-pub type HashFn<'a> = dyn Fn(&Entry) -> Option<FileEntry> + Sync + 'a;
+/// Hashes a file the walk found, opened with the [`Opener`] it is given
+/// (`None`: it could not; see [`Rules::hash`]).
+pub type HashFn<'a> = dyn Fn(&Entry, Opener) -> Option<FileEntry> + Sync + 'a;
+
+/// Opens a file the walk found, relative to its open directory.
+pub type Opener<'a> = &'a dyn Fn() -> std::io::Result<std::fs::File>;
 
 /// The files found, in path order, and with [`Rules::hash`] what it gave
 /// for each (else empty).
@@ -314,11 +318,15 @@ impl Walker<'_> {
             subdirs.clear();
             let start = out.entries.len();
             let result = self.read(&mut job, &mut out.entries, &mut subdirs);
-            if let (Some(hash), Ok(())) = (self.rules.hash, &result) {
+            if let (Some(hash), Ok(dir)) = (self.rules.hash, &result) {
                 let new = &out.entries[start..];
-                out.hashes
-                    .extend(new.iter().map(|e| if e.link.is_none() { hash(e) } else { None }));
+                out.hashes.extend(new.iter().map(|e| {
+                    let path = crate::inputs::key_path(&e.rel);
+                    let name = path.file_name().unwrap_or_default();
+                    e.link.is_none().then(|| hash(e, &|| dir.open_file(name))).flatten()
+                }));
             }
+            let result = result.map(drop);
             seen += out.entries.len() - start + subdirs.len();
             let mut dir = Dir {
                 start,
@@ -364,8 +372,14 @@ impl Walker<'_> {
     }
 
     /// Reads one directory: files appended to `files` (sorted among
-    /// themselves), directories to enter into `subdirs` (sorted).
-    fn read(&self, job: &mut Job, files: &mut Vec<Entry>, subdirs: &mut Vec<(String, bool)>) -> Result<(), InputError> {
+    /// themselves), directories to enter into `subdirs` (sorted); gives the
+    /// directory, still open.
+    fn read(
+        &self,
+        job: &mut Job,
+        files: &mut Vec<Entry>,
+        subdirs: &mut Vec<(String, bool)>,
+    ) -> Result<dirents::Dir, InputError> {
         let start = files.len();
         let rules = self.rules;
         let path = if job.rel.is_empty() {
@@ -442,7 +456,7 @@ impl Walker<'_> {
         )?;
         files[start..].sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
         subdirs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        Ok(())
+        Ok(dir)
     }
 }
 

@@ -382,7 +382,7 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState) -> Result<Prepared, Stri
         let res = if ctx.state.files.is_empty() {
             // Nothing cached (a cold run): every file will be read, so read
             // each as the walk finds it, while it walks on.
-            inputs::resolve_hashing(root, &patterns, &hashing::file_hasher(root))
+            inputs::resolve_hashing(root, &patterns, &hashing::file_hasher())
         } else {
             inputs::resolve(root, &patterns, false)
         };
