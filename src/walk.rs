@@ -393,6 +393,13 @@ impl Walker<'_> {
             None => dirents::Dir::open(&path).map_err(|e| io(&path, e))?,
         };
         let no_excludes = rules.excludes.is_empty();
+        // Relative to the open directory: no full path lookup. `None`: it
+        // was deleted since the directory was read, so it is not there.
+        let lstat = |name: &std::ffi::OsStr| match dir.lstat(name) {
+            Ok(found) => Ok(Some(found)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&path.join(name), e)),
+        };
         dir.each(
             |name, listed| {
                 if name == ".git" || (job.rel.is_empty() && name == ".mtr") {
@@ -402,15 +409,11 @@ impl Walker<'_> {
                 let mut stat = None;
                 let kind = match listed {
                     Some(kind) => kind,
-                    None => match dir.lstat(name) {
-                        Ok((s, kind)) => {
-                            stat = Some(s);
-                            kind
-                        }
-                        // Deleted since the directory was read: it is not there.
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-                        Err(e) => return Err(io(&path.join(name), e)),
-                    },
+                    None => {
+                        let Some((s, kind)) = lstat(name)? else { return Ok(()) };
+                        stat = Some(s);
+                        kind
+                    }
                 };
                 let key = crate::inputs::name_key(name);
                 let sep = usize::from(!job.rel.is_empty());
@@ -433,11 +436,9 @@ impl Walker<'_> {
                 }
                 let (stat, kind) = match stat {
                     Some(s) => (s, kind),
-                    // Relative to the open directory: no full path lookup.
-                    None => match dir.lstat(name) {
-                        Ok(found) => found,
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-                        Err(e) => return Err(io(&path.join(name), e)),
+                    None => match lstat(name)? {
+                        Some(found) => found,
+                        None => return Ok(()),
                     },
                 };
                 let link = match kind {
