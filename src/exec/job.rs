@@ -218,9 +218,10 @@ pub fn judge(ctx: &Context, name: &str, deps: &DepState) -> Judged {
         info,
         record: None,
         files: Vec::new(),
-        steps: match ctx.options.dry_run {
-            true => p.exec.steps.iter().map(Step::describe).collect(),
-            false => Vec::new(),
+        steps: if ctx.options.dry_run {
+            p.exec.steps.iter().map(Step::describe).collect()
+        } else {
+            Vec::new()
         },
         took: Duration::ZERO,
     };
