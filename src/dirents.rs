@@ -55,6 +55,20 @@ impl Dir {
         }
     }
 
+    /// The directory's own stat and the device it is on.
+    pub(crate) fn stat(&self) -> io::Result<(Stat, u64)> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let m = self.file.metadata()?;
+            Ok((Stat::of(&m), m.dev()))
+        }
+        #[cfg(not(unix))]
+        {
+            Ok((Stat::of(&std::fs::symlink_metadata(&self.path)?), 0))
+        }
+    }
+
     /// Calls `f` with each entry's name (never `.` or `..`) and its kind
     /// as the listing gives it (`None`: the file system does not say).
     #[cfg(any(target_os = "linux", target_os = "android"))]

@@ -205,7 +205,8 @@ fn cacheable(stat: &Stat, now: i64) -> bool {
     stat.mtime_ns.max(stat.ctime_ns) + RACY_WINDOW_NS < now
 }
 
-fn now_ns() -> i64 {
+/// Now, in nanoseconds since the epoch (as file timestamps are).
+pub(crate) fn now_ns() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)

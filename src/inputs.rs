@@ -141,6 +141,11 @@ pub struct Resolution {
     /// With [`resolve_hashing`], what its hash function gave for each file
     /// the walk found (`None` for the others); else empty.
     pub hashes: Vec<Option<FileEntry>>,
+    /// Every directory read, in path order, when these and the patterns
+    /// alone decided which files were found; `None` when a glob's base
+    /// directory was missing or not a directory (then the entries of a
+    /// directory not read decided it too).
+    pub read: Option<Vec<walk::ReadDir>>,
 }
 
 /// Why globs could not be resolved.
@@ -209,7 +214,7 @@ fn forbidden(rel: &str) -> bool {
 }
 
 /// Whether `dir` is `o` or lies inside it.
-fn within(dir: &str, o: &str) -> bool {
+pub(crate) fn within(dir: &str, o: &str) -> bool {
     o.is_empty() || dir == o || (dir.starts_with(o) && dir.as_bytes().get(o.len()) == Some(&b'/'))
 }
 
@@ -307,6 +312,7 @@ fn resolve_with(
         }
     }
     let mut opened: Vec<(String, crate::dirents::Dir)> = Vec::new();
+    let mut bases_read = true;
     for base in bases {
         if forbidden(&base) {
             continue;
@@ -324,9 +330,13 @@ fn resolve_with(
                 opened.push((base, dir));
                 continue;
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                bases_read = false;
+                continue;
+            }
             Err(_) => {}
         }
+        bases_read = false;
         match std::fs::symlink_metadata(&path) {
             Ok(m) if m.is_dir() => dirs.push(base),
             Ok(m) => {
@@ -358,7 +368,7 @@ fn resolve_with(
         hash,
     };
     files.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
-    let (mut out, mut hashes) = walk::walk(root, tops, &rules, files)?;
+    let (mut out, mut hashes, read) = walk::walk(root, tops, &rules, files)?;
     if !out.is_sorted_by(|a, b| a.rel < b.rel) {
         out.sort_by(|a, b| a.rel.cmp(&b.rel));
         out.dedup_by(|a, b| a.rel == b.rel);
@@ -381,6 +391,7 @@ fn resolve_with(
     }
     res.files = out;
     res.hashes = hashes;
+    res.read = bases_read.then_some(read);
     Ok(res)
 }
 

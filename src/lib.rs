@@ -18,6 +18,7 @@ pub mod cache;
 pub mod cli;
 pub mod completions;
 pub mod config;
+pub mod dir_stamps;
 mod dirents;
 pub mod dockerignore;
 pub mod doctor;

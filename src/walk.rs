@@ -53,9 +53,13 @@ pub type HashFn<'a> = dyn Fn(&Entry, Opener) -> Option<FileEntry> + Sync + 'a;
 /// Opens a file the walk found, relative to its open directory.
 pub type Opener<'a> = &'a dyn Fn() -> std::io::Result<std::fs::File>;
 
-/// The files found, in path order, and with [`Rules::hash`] what it gave
-/// for each (else empty).
-pub type Found = (Vec<Entry>, Vec<Option<FileEntry>>);
+/// The files found, in path order; with [`Rules::hash`] what it gave for
+/// each (else empty); and the directories read, in path order.
+pub type Found = (Vec<Entry>, Vec<Option<FileEntry>>, Vec<ReadDir>);
+
+/// A directory the walk read: its path (as in [`Top::rel`]), its stat
+/// taken just before its entries were read, and its device.
+pub type ReadDir = (String, Stat, u64);
 
 /// One directory to walk.
 #[derive(Debug)]
@@ -143,13 +147,16 @@ pub fn walk(root: &Path, tops: Vec<Top>, rules: &Rules, extra: Vec<Entry>) -> Re
     let hashing = rules.hash.is_some();
     let mut entries = Vec::with_capacity(pools.len());
     let mut hashes = Vec::with_capacity(pools.len());
-    for (k, pool) in pools.into_iter().enumerate() {
+    let mut read = Vec::new();
+    for (k, mut pool) in pools.into_iter().enumerate() {
         for (slot, d) in pool.dirs {
             by_slot[slot] = Some((k, d));
         }
         entries.push(pool.entries);
         hashes.push(pool.hashes);
+        read.append(&mut pool.read);
     }
+    read.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let mut out = Stitched {
         entries: Vec::with_capacity(total + extra.len()),
         hashes: Vec::with_capacity(if hashing { total + extra.len() } else { 0 }),
@@ -165,7 +172,7 @@ pub fn walk(root: &Path, tops: Vec<Top>, rules: &Rules, extra: Vec<Entry>) -> Re
     for f in extra {
         out.push(f, None);
     }
-    Ok((out.entries, out.hashes))
+    Ok((out.entries, out.hashes, read))
 }
 
 /// The walk's result as it is put together.
@@ -251,6 +258,7 @@ struct Pool {
     /// With [`Rules::hash`], one per entry.
     hashes: Vec<Option<FileEntry>>,
     dirs: Vec<(usize, Dir)>,
+    read: Vec<ReadDir>,
 }
 
 /// One directory: its files are `entries[start..start + len]` of its
@@ -317,7 +325,7 @@ impl Walker<'_> {
             let Some(mut job) = job else { return };
             subdirs.clear();
             let start = out.entries.len();
-            let result = self.read(&mut job, &mut out.entries, &mut subdirs);
+            let result = self.read(&mut job, &mut out.entries, &mut subdirs, &mut out.read);
             if let (Some(hash), Ok(dir)) = (self.rules.hash, &result) {
                 let new = &out.entries[start..];
                 out.hashes.extend(new.iter().map(|e| {
@@ -372,13 +380,14 @@ impl Walker<'_> {
     }
 
     /// Reads one directory: files appended to `files` (sorted among
-    /// themselves), directories to enter into `subdirs` (sorted); gives the
-    /// directory, still open.
+    /// themselves), directories to enter into `subdirs` (sorted), the
+    /// directory itself to `read`; gives the directory, still open.
     fn read(
         &self,
         job: &mut Job,
         files: &mut Vec<Entry>,
         subdirs: &mut Vec<(String, bool)>,
+        read: &mut Vec<ReadDir>,
     ) -> Result<dirents::Dir, InputError> {
         let start = files.len();
         let rules = self.rules;
@@ -392,6 +401,9 @@ impl Walker<'_> {
             Some(dir) => dir,
             None => dirents::Dir::open(&path).map_err(|e| io(&path, e))?,
         };
+        // Before the entries: a change after this shows in a later stat.
+        let (stat, dev) = dir.stat().map_err(|e| io(&path, e))?;
+        read.push((job.rel.clone(), stat, dev));
         let no_excludes = rules.excludes.is_empty();
         // Relative to the open directory: no full path lookup. `None`: it
         // was deleted since the directory was read, so it is not there.

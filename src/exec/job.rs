@@ -12,6 +12,7 @@ use super::{deploy, docker};
 use crate::action::{self, Compiled, Step};
 use crate::cache::Cache;
 use crate::config::{Action, Task};
+use crate::dir_stamps::{self, Listing};
 use crate::explain::{self, Reason};
 use crate::fingerprint::{self, Ingredients};
 use crate::hashing::{self, Digest, FileEntry};
@@ -58,6 +59,9 @@ pub struct Outcome {
     /// Boxed: an outcome is kept for every task of the plan.
     pub record: Option<Box<TaskRecord>>,
     pub files: Vec<(String, FileEntry)>,
+    /// For a task found up to date: a listing its record should keep
+    /// instead of the one it has (see [`crate::dir_stamps`]).
+    pub listing: Option<Listing>,
     /// The commands, as shown in a dry-run plan (only there).
     pub steps: Vec<String>,
     pub took: Duration,
@@ -72,6 +76,7 @@ impl Outcome {
             info: DepInfo::default(),
             record: None,
             files: Vec::new(),
+            listing: None,
             steps: Vec::new(),
             took: Duration::ZERO,
         }
@@ -110,6 +115,8 @@ struct Prepared {
     /// [`Prepared::parts`], once built.
     parts: std::cell::OnceCell<crate::state::Parts>,
     fresh: Vec<(String, FileEntry)>,
+    /// What the record of a run should keep to skip the walk next time.
+    listing: Option<Listing>,
     exec: Compiled,
     env: Vec<(String, String)>,
     dir: String,
@@ -218,6 +225,7 @@ pub fn judge(ctx: &Context, name: &str, deps: &DepState) -> Judged {
         info,
         record: None,
         files: Vec::new(),
+        listing: None,
         steps: if ctx.options.dry_run {
             p.exec.steps.iter().map(Step::describe).collect()
         } else {
@@ -226,8 +234,10 @@ pub fn judge(ctx: &Context, name: &str, deps: &DepState) -> Judged {
         took: Duration::ZERO,
     };
     if reason == Reason::UpToDate {
+        let kept = ctx.state.tasks.get(name).and_then(|r| r.listing.as_ref());
         return Judged::Done(Box::new(Outcome {
             files,
+            listing: p.listing.take().filter(|l| kept != Some(l)),
             took: start.elapsed(),
             ..base
         }));
@@ -373,6 +383,7 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState) -> Result<Prepared, Stri
     let compiled_fp = action::compile(&ctx.config, task, &fp_r).map_err(|e| e.to_string())?;
     let mut inputs = Vec::new();
     let mut found = Vec::new();
+    let mut listing = None;
     if let Some(patterns) = &task.inputs {
         let mut patterns = fp_r.render_list(patterns).map_err(|e| e.to_string())?;
         // An image task's Dockerfile is always one of its inputs.
@@ -380,19 +391,34 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState) -> Result<Prepared, Stri
             patterns.push(c.dockerfile.clone());
         }
         let root = &ctx.config.root;
-        let res = if ctx.state.files.is_empty() {
-            // Nothing cached (a cold run): every file will be read, so read
-            // each as the walk finds it, while it walks on.
-            inputs::resolve_hashing(root, &patterns, &hashing::file_hasher())
+        let record = ctx.state.tasks.get(name);
+        let known = record.and_then(|r| {
+            let kept = r.listing.as_ref()?;
+            Some((
+                dir_stamps::files(root, &patterns, kept, || r.parts.input_paths())?,
+                kept,
+            ))
+        });
+        if let Some((files, kept)) = known {
+            inputs = files;
+            listing = Some(kept.clone());
         } else {
-            inputs::resolve(root, &patterns, false)
-        };
-        let res = res.map_err(|e| format!("{e}"))?;
-        if let Some(missing) = res.missing.first() {
-            return Err(format!("input `{missing}` does not exist"));
+            let began = hashing::now_ns();
+            let res = if ctx.state.files.is_empty() {
+                // Nothing cached (a cold run): every file will be read, so
+                // read each as the walk finds it, while it walks on.
+                inputs::resolve_hashing(root, &patterns, &hashing::file_hasher())
+            } else {
+                inputs::resolve(root, &patterns, false)
+            };
+            let mut res = res.map_err(|e| format!("{e}"))?;
+            if let Some(missing) = res.missing.first() {
+                return Err(format!("input `{missing}` does not exist"));
+            }
+            listing = dir_stamps::settle(root, &patterns, res.read.take(), began);
+            inputs = res.files;
+            found = res.hashes;
         }
-        inputs = res.files;
-        found = res.hashes;
     } else if let Some(c) = &compiled_fp.context {
         inputs = crate::build_context::files(&ctx.config.root, c).map_err(|e| e.to_string())?;
     }
@@ -436,6 +462,7 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState) -> Result<Prepared, Stri
         digests,
         parts: Default::default(),
         fresh,
+        listing,
         exec,
         env,
         dir,
@@ -717,5 +744,6 @@ fn finish(
         finished,
         parts: p.take_parts().into(),
         outputs,
+        listing: p.listing.take(),
     }))
 }

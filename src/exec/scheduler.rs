@@ -512,6 +512,11 @@ fn commit(ctx: &Context, done: &mut HashMap<String, Outcome>) {
             Status::Failed { .. } | Status::Interrupted => {
                 update.remove.insert(name.clone());
             }
+            Status::UpToDate => {
+                if let (Some(listing), Some(fp)) = (o.listing.take(), o.fingerprint) {
+                    update.listings.insert(name.clone(), (fp, listing));
+                }
+            }
             _ => {}
         }
         update.files.append(&mut o.files);

@@ -4,7 +4,8 @@
 //! "MTRSTATE" | version: u32 LE | blake3 of the body: 32 bytes | body
 //! body  = stat cache table (see `stat_cache`) | n_tasks | task*
 //! task  = name | head | inputs            (each: varint length, bytes)
-//! head  = postcard: fingerprint, finished, action, env, vars, dir, deps, outputs
+//! head  = postcard: fingerprint, finished, action, env, vars, dir, deps, outputs,
+//!         listing (the directories the inputs' walk read, see `dir_stamps`)
 //! inputs = n | input*, in path order, each starting with a varint tag:
 //!   tag = delta << 2 | exec << 1 | 0   the path and hash of stat cache entry
 //!                                      previous + delta (usually 1-2 bytes)
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::stat_cache::{REC, StatCache, TableWriter};
 use super::{LazyParts, Parts, STATE_VERSION, State, TaskRecord};
+use crate::dir_stamps::Listing;
 use crate::hashing::Digest;
 
 pub(crate) const MAGIC: &[u8; 8] = b"MTRSTATE";
@@ -118,6 +120,7 @@ struct Head {
     dir: Digest,
     deps: Vec<(String, Digest)>,
     outputs: Vec<(String, Digest)>,
+    listing: Option<Listing>,
 }
 
 #[derive(Serialize)]
@@ -130,6 +133,7 @@ struct HeadRef<'a> {
     dir: &'a Digest,
     deps: &'a [(String, Digest)],
     outputs: &'a [(String, Digest)],
+    listing: &'a Option<Listing>,
 }
 
 /// Decodes a whole state file (checksum first).
@@ -172,6 +176,7 @@ pub(crate) fn decode(bytes: Arc<Vec<u8>>) -> Result<State, String> {
                 finished: head.finished,
                 parts: LazyParts::encoded(base, files.clone(), inputs),
                 outputs: head.outputs,
+                listing: head.listing,
             },
         );
     }
@@ -219,6 +224,7 @@ pub(crate) fn encode(
             dir: &base.dir,
             deps: &base.deps,
             outputs: &rec.outputs,
+            listing: &rec.listing,
         };
         // Plain data into a Vec: cannot fail.
         put_sized(&mut out, &postcard::to_allocvec(&h).unwrap_or_default());
@@ -312,6 +318,22 @@ pub(crate) fn decode_inputs(raw: &[u8], table: &StatCache) -> Result<Vec<(String
         };
         let path = std::str::from_utf8(path).map_err(|e| e.to_string())?;
         out.push((path.to_string(), digest, exec));
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// The paths of the inputs `raw` (encoded against `table`), in order.
+pub(crate) fn input_paths(raw: &[u8], table: &StatCache) -> Result<Vec<Box<str>>, String> {
+    let mut out = Vec::with_capacity(input_count(raw)?.min(1 << 20));
+    let mut cur = table.cursor();
+    each_input(raw, |input, _| {
+        let path = match input {
+            Input::Cached(i) if cur.goto(i) => cur.path(),
+            Input::Cached(_) => return Err("bad input index".into()),
+            Input::Inline(p, _) => p,
+        };
+        out.push(std::str::from_utf8(path).map_err(|e| e.to_string())?.into());
         Ok(())
     })?;
     Ok(out)

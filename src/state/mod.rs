@@ -18,7 +18,7 @@ use crate::hashing::Digest;
 
 /// Bumped whenever the layout of the state file changes; older files are
 /// ignored (with a warning).
-pub const STATE_VERSION: u32 = 2;
+pub const STATE_VERSION: u32 = 3;
 
 /// Everything stored: the last success of each task and the stat cache.
 #[derive(Debug, Default, Clone)]
@@ -37,6 +37,9 @@ pub struct TaskRecord {
     pub parts: LazyParts,
     /// Declared outputs and their content after the run.
     pub outputs: Vec<(String, Digest)>,
+    /// The directories the walk that found the inputs read, when they
+    /// alone decide what a walk finds (see [`crate::dir_stamps`]).
+    pub listing: Option<crate::dir_stamps::Listing>,
 }
 
 /// The parts of a fingerprint, each hashed, never in plain text.
@@ -90,6 +93,16 @@ impl LazyParts {
         match self.raw() {
             Some((table, range)) => codec::input_count(&table.bytes()[range]).unwrap_or(0),
             None => self.inputs.len(),
+        }
+    }
+
+    /// The paths of the input files, in path order.
+    pub fn input_paths(&self) -> Vec<Box<str>> {
+        match self.raw() {
+            // The file passed its checksum: an error is a bug, and no
+            // paths then just means "look again".
+            Some((table, range)) => codec::input_paths(&table.bytes()[range], table).unwrap_or_default(),
+            None => self.inputs.iter().map(|(p, _, _)| p.as_str().into()).collect(),
         }
     }
 

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use super::journal::{self, Journal};
 use super::stat_cache::TableWriter;
 use super::{StatCache, State, TaskRecord, codec};
-use crate::hashing::FileEntry;
+use crate::dir_stamps::Listing;
+use crate::hashing::{Digest, FileEntry};
 
 /// Changes one run makes to the state, merged into whatever is on disk.
 #[derive(Debug, Default, Clone)]
@@ -20,11 +21,14 @@ pub struct Update {
     pub remove: HashSet<String>,
     /// New stat-cache entries; for a path listed twice the last wins.
     pub files: Vec<(String, FileEntry)>,
+    /// New listings for records kept as they are, each only for the
+    /// record with the fingerprint given.
+    pub listings: HashMap<String, (Digest, Listing)>,
 }
 
 impl Update {
     pub fn is_empty(&self) -> bool {
-        self.set.is_empty() && self.remove.is_empty() && self.files.is_empty()
+        self.set.is_empty() && self.remove.is_empty() && self.files.is_empty() && self.listings.is_empty()
     }
 }
 
@@ -203,6 +207,11 @@ fn merge(state: State, update: Update) -> codec::Encoded {
         tasks.remove(name);
     }
     tasks.extend(update.set);
+    for (name, (fingerprint, listing)) in update.listings {
+        if let Some(rec) = tasks.get_mut(&name).filter(|r| r.fingerprint == fingerprint) {
+            rec.listing = Some(listing);
+        }
+    }
     let mut live = vec![false; old.len()];
     for rec in tasks.values() {
         match rec.parts.raw() {
@@ -311,6 +320,7 @@ mod tests {
             }
             .into(),
             outputs: vec![("out/x".into(), [6; 32])],
+            listing: None,
         }
     }
 
@@ -350,6 +360,43 @@ mod tests {
                 .any(|e| e.file_name().to_string_lossy().starts_with("journal-")),
             "the commit removes the journal"
         );
+    }
+
+    #[test]
+    fn a_new_listing_is_kept_only_by_the_record_it_was_made_for() {
+        let (_dir, store) = store();
+        let listing = |n: u64| Listing {
+            patterns: [7; 32],
+            dirs: vec![(
+                "src".into(),
+                Stat {
+                    ino: n,
+                    ..Stat::default()
+                },
+            )],
+        };
+        let mut first = Update::default();
+        first
+            .set
+            .insert("a".into(), record(1, vec![(path(1), digest(1), false)]));
+        first.set.insert(
+            "b".into(),
+            TaskRecord {
+                listing: Some(listing(1)),
+                ..record(2, Vec::new())
+            },
+        );
+        store.commit(first).unwrap();
+        assert_eq!(load(&store).tasks["b"].listing, Some(listing(1)));
+        let mut second = Update::default();
+        second.listings.insert("a".into(), ([1; 32], listing(2)));
+        // Judged against a record another process has replaced since.
+        second.listings.insert("b".into(), ([9; 32], listing(3)));
+        store.commit(second).unwrap();
+        let state = load(&store);
+        assert_eq!(state.tasks["a"].listing, Some(listing(2)));
+        assert_eq!(state.tasks["a"].parts.inputs, vec![(path(1), digest(1), false)]);
+        assert_eq!(state.tasks["b"].listing, Some(listing(1)));
     }
 
     #[test]

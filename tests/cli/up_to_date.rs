@@ -119,6 +119,80 @@ fn reruns_when_an_input_file_is_added_or_deleted() {
     assert_eq!(p.read("out.txt"), "alpha\n");
 }
 
+/// Directories unchanged for two seconds when they were read are not read
+/// again while their stat stays the same (`src/dir_stamps.rs`); every kind
+/// of change to the files under them is still seen.
+#[cfg(unix)]
+#[test]
+fn changes_under_settled_directories_are_seen() {
+    const TASK: &str = r#"
+[tasks.build]
+inputs = ["src/**", "*.cfg", "!src/skip/**"]
+run = "find src *.cfg | sort > listing.txt"
+"#;
+    // What changes, what `--explain` then names, how to make the change.
+    type Change = (&'static str, &'static str, fn(&Project));
+    let changes: Vec<Change> = vec![
+        ("a file added", "added `src/sub/new.txt`", |p| {
+            p.write("src/sub/new.txt", "new\n")
+        }),
+        ("a file deleted", "removed `src/sub/b.txt`", |p| {
+            p.remove("src/sub/b.txt")
+        }),
+        ("a file renamed", "added `src/c.txt`", |p| {
+            std::fs::rename(p.path("src/a.txt"), p.path("src/c.txt")).unwrap()
+        }),
+        ("a directory added", "added `src/new/x.txt`", |p| {
+            p.write("src/new/x.txt", "x\n")
+        }),
+        ("a file at the root added", "added `other.cfg`", |p| {
+            p.write("other.cfg", "o\n")
+        }),
+        ("a file edited in place", "modified `src/a.txt`", |p| {
+            p.write("src/a.txt", "edited\n")
+        }),
+        ("a symlink retargeted", "modified `src/link`", |p| {
+            p.remove("src/link");
+            p.symlink("sub/b.txt", "src/link");
+        }),
+        (
+            "a file replaced by a directory",
+            "added `src/sub/b.txt/inner.txt`",
+            |p| {
+                p.remove("src/sub/b.txt");
+                p.write("src/sub/b.txt/inner.txt", "i\n");
+            },
+        ),
+    ];
+    let projects: Vec<Project> = changes
+        .iter()
+        .map(|_| {
+            let p = Project::new()
+                .file("montage.toml", TASK)
+                .file("main.cfg", "m\n")
+                .file("src/a.txt", "a\n")
+                .file("src/sub/b.txt", "b\n")
+                .file("src/skip/s.txt", "s\n");
+            p.symlink("a.txt", "src/link");
+            // The first run also creates `.mtr/` in the root.
+            p.run(&["build"]).success().assert_ran("build");
+            p
+        })
+        .collect();
+    // Older than the window on the clock mtr reads, so their stats count:
+    // the next run records them, the one after skips reading them.
+    std::thread::sleep(Duration::from_millis(2100));
+    for ((what, why, change), p) in changes.iter().zip(&projects) {
+        p.run(&["build"]).success().assert_up_to_date("build");
+        p.run(&["build"]).success().assert_up_to_date("build");
+        change(p);
+        let out = p.run(&["build", "--explain"]);
+        out.success().assert_ran("build");
+        assert!(out.stderr.contains(why), "{what}: expected `{why}`\n{out}");
+        p.run(&["build"]).success().assert_up_to_date("build");
+    }
+}
+
 #[cfg(unix)]
 #[test]
 fn reruns_when_an_input_becomes_executable() {

@@ -1,0 +1,447 @@
+//! Skipping the directory reads of an up-to-date check.
+//!
+//! Which files a task's globs match depends on its patterns and on the
+//! entries of the directories the walk reads, nothing else. A record keeps
+//! the stat of every directory its walk read (a [`Listing`]). Creating,
+//! deleting or renaming an entry changes its directory's mtime and ctime,
+//! so when the patterns are the same and every one of those directories
+//! still has its stat, a walk would find the same files again: the check
+//! takes them from the record and only stats each file, as git does for
+//! the files in its index. Git's untracked cache and Mercurial's
+//! dirstate-v2 skip unchanged directories the same way.
+//!
+//! Directory timestamps are trusted only where they are kept reliably: on
+//! local file systems of known kinds (not NFS, SMB, FUSE, overlayfs or
+//! Docker Desktop's file sharing, which then always walk), with every
+//! directory read on the root's device, and only for directories that had
+//! not changed for [`SETTLED_NS`] when they were read, so that a change in
+//! the same timestamp tick cannot leave the stat as it was.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+use crate::dirents::{Dir, Kind};
+use crate::hashing::Digest;
+use crate::inputs::{Entry, Stat, key_path};
+use crate::walk::ReadDir;
+
+/// How long a directory must have been unchanged when it is read for its
+/// stat to be trusted (the stat cache's racy window too).
+const SETTLED_NS: i64 = 2_000_000_000;
+
+/// From this many files on, they are stat'ed on every CPU.
+const PARALLEL_MIN: usize = 4096;
+
+/// The directories a walk read, for the next check to skip reading them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listing {
+    /// The patterns the walk resolved, hashed.
+    pub patterns: Digest,
+    /// Each directory read (relative to the root, `""` for the root), in
+    /// path order, with its stat just before it was read.
+    pub dirs: Vec<(String, Stat)>,
+}
+
+fn patterns_digest(patterns: &[String]) -> Digest {
+    let mut h = blake3::Hasher::new();
+    for p in patterns {
+        h.update(&(p.len() as u64).to_le_bytes());
+        h.update(p.as_bytes());
+    }
+    *h.finalize().as_bytes()
+}
+
+/// The listing to record for a walk of `patterns` begun at `began` (ns
+/// since the epoch) that read `read`; `None` when those directories' stats
+/// could not be trusted to show a change.
+pub fn settle(root: &Path, patterns: &[String], read: Option<Vec<ReadDir>>, began: i64) -> Option<Listing> {
+    let read = read?;
+    let dev = trusted_device(root)?;
+    let settled = |s: &Stat| s.mtime_ns.max(s.ctime_ns) + SETTLED_NS < began;
+    if read.iter().any(|(_, s, d)| *d != dev || !settled(s)) {
+        return None;
+    }
+    Some(Listing {
+        patterns: patterns_digest(patterns),
+        dirs: read.into_iter().map(|(rel, s, _)| (rel, s)).collect(),
+    })
+}
+
+/// The files at `paths` (what the walk recorded with `listing` found, in
+/// path order), each stat'ed now, when the patterns and every directory
+/// read are as they were then; `None` when anything differs or is gone
+/// (the caller walks then).
+pub fn files(
+    root: &Path,
+    patterns: &[String],
+    listing: &Listing,
+    paths: impl FnOnce() -> Vec<Box<str>>,
+) -> Option<Vec<Entry>> {
+    if listing.patterns != patterns_digest(patterns) {
+        return None;
+    }
+    let dev = trusted_device(root)?;
+    let mut paths = paths();
+    let root = crate::inputs::short_root(root);
+    let threads = if paths.len() >= PARALLEL_MIN {
+        crate::walk::parallelism()
+    } else {
+        1
+    };
+    let check = |part: Vec<Box<str>>| {
+        let mut c = Checker {
+            root,
+            dirs: &listing.dirs,
+            dev,
+            seen: vec![false; listing.dirs.len()],
+            open: Vec::new(),
+        };
+        let entries: Option<Vec<Entry>> = part.into_iter().map(|rel| c.entry(rel)).collect();
+        entries.map(|e| (e, c.seen))
+    };
+    let parts: Vec<(Vec<Entry>, Vec<bool>)> = if threads < 2 {
+        vec![check(paths)?]
+    } else {
+        let chunk = paths.len().div_ceil(threads);
+        let mut chunks = Vec::with_capacity(threads);
+        while paths.len() > chunk {
+            chunks.push(paths.split_off(paths.len() - chunk));
+        }
+        chunks.push(paths);
+        chunks.reverse();
+        std::thread::scope(|s| {
+            let handles: Vec<_> = chunks.into_iter().map(|part| s.spawn(move || check(part))).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().ok().flatten())
+                .collect::<Option<Vec<_>>>()
+        })?
+    };
+    let mut entries = Vec::with_capacity(parts.iter().map(|(e, _)| e.len()).sum());
+    let mut seen = vec![false; listing.dirs.len()];
+    for (part, s) in parts {
+        entries.extend(part);
+        seen.iter_mut().zip(s).for_each(|(a, b)| *a |= b);
+    }
+    // Directories holding no input (only subdirectories, or nothing).
+    for ((rel, stat), _) in listing.dirs.iter().zip(seen).filter(|(_, s)| !s) {
+        let (now, d) = Dir::open(&join(root, rel)).and_then(|d| d.stat()).ok()?;
+        if (now, d) != (*stat, dev) {
+            return None;
+        }
+    }
+    Some(entries)
+}
+
+/// Stats the files of one run of paths, checking each listed directory
+/// it opens on the way.
+struct Checker<'a> {
+    root: &'a Path,
+    dirs: &'a [(String, Stat)],
+    dev: u64,
+    /// Which of `dirs` were opened and found unchanged.
+    seen: Vec<bool>,
+    /// The directory of the last file and those above it that were
+    /// opened on the way (paths sorted, so a directory's files may come on
+    /// both sides of a subdirectory's): each path and, if it is one the walk
+    /// read, the open directory.
+    open: Vec<(Box<str>, Option<Dir>)>,
+}
+
+impl Checker<'_> {
+    fn entry(&mut self, rel: Box<str>) -> Option<Entry> {
+        let (parent, name) = rel.rsplit_once('/').unwrap_or(("", &rel));
+        while self.open.last().is_some_and(|(p, _)| !crate::inputs::within(parent, p)) {
+            self.open.pop();
+        }
+        if self.open.last().is_none_or(|(p, _)| **p != *parent) {
+            let dir = match self.dirs.binary_search_by(|(d, _)| d.as_str().cmp(parent)) {
+                Ok(i) => {
+                    let dir = Dir::open(&join(self.root, parent)).ok()?;
+                    if dir.stat().ok()? != (self.dirs[i].1, self.dev) {
+                        return None;
+                    }
+                    self.seen[i] = true;
+                    Some(dir)
+                }
+                // A literal input outside every directory read.
+                Err(_) => None,
+            };
+            self.open.push((parent.into(), dir));
+        }
+        let name = key_path(name);
+        let (stat, link) = match self.open.last().and_then(|(_, d)| d.as_ref()) {
+            Some(dir) => match dir.lstat(name.as_os_str()).ok()? {
+                (_, Kind::Dir) => return None,
+                (stat, Kind::Symlink) => (stat, Some(dir.read_link(name.as_os_str()).ok()?)),
+                (stat, Kind::Other) => (stat, None),
+            },
+            None => {
+                let path = self.root.join(key_path(&rel));
+                let m = std::fs::symlink_metadata(&path).ok()?;
+                let link = match m.file_type() {
+                    t if t.is_dir() => return None,
+                    t if t.is_symlink() => Some(std::fs::read_link(&path).ok()?),
+                    _ => None,
+                };
+                (Stat::of(&m), link)
+            }
+        };
+        Some(Entry {
+            rel,
+            stat,
+            link: link.map(PathBuf::into_boxed_path),
+        })
+    }
+}
+
+fn join(root: &Path, rel: &str) -> PathBuf {
+    if rel.is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(key_path(rel))
+    }
+}
+
+/// The device of `root` if directory timestamps there can be trusted,
+/// looked up once per process.
+fn trusted_device(root: &Path) -> Option<u64> {
+    static FIRST: OnceLock<(PathBuf, Option<u64>)> = OnceLock::new();
+    let (path, dev) = FIRST.get_or_init(|| (root.to_path_buf(), device_if_trusted(root)));
+    if path == root { *dev } else { device_if_trusted(root) }
+}
+
+/// Local file systems that update a directory's mtime and ctime whenever
+/// an entry is created, removed or renamed: ext2/3/4, xfs, btrfs, tmpfs,
+/// f2fs, zfs (`statfs` magic numbers).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const LOCAL: [u64; 6] = [0xEF53, 0x5846_5342, 0x9123_683E, 0x0102_1994, 0xF2F5_2010, 0x2FC1_2FC1];
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+// The magic's type differs between C libraries.
+#[allow(clippy::unnecessary_cast)]
+fn device_if_trusted(root: &Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let kind = nix::sys::statfs::statfs(root).ok()?.filesystem_type().0 as u64 & 0xFFFF_FFFF;
+    if !LOCAL.contains(&kind) {
+        return None;
+    }
+    std::fs::metadata(root).ok().map(|m| m.dev())
+}
+
+/// APFS and HFS+, the Mac's own disks (not SMB, NFS or FUSE mounts).
+#[cfg(target_os = "macos")]
+fn device_if_trusted(root: &Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let fs = nix::sys::statfs::statfs(root).ok()?;
+    if !["apfs", "hfs"].contains(&fs.filesystem_type_name()) {
+        return None;
+    }
+    std::fs::metadata(root).ok().map(|m| m.dev())
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "macos")))]
+fn device_if_trusted(_root: &Path) -> Option<u64> {
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inputs::resolve;
+
+    const PATTERNS: [&str; 3] = ["src/**", "*.cfg", "!src/skip/**"];
+
+    fn patterns() -> Vec<String> {
+        PATTERNS.map(String::from).to_vec()
+    }
+
+    fn write(root: &Path, rel: &str, text: &str) {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    fn project() -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        for rel in [
+            "main.cfg",
+            "src/a.txt",
+            "src/sub/b.txt",
+            "src/skip/s.txt",
+            "src/deep/er/c.txt",
+        ] {
+            write(t.path(), rel, rel);
+        }
+        std::fs::create_dir(t.path().join("src/empty")).unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink("a.txt", t.path().join("src/link")).unwrap();
+        t
+    }
+
+    /// A walk, and its listing as if it had begun `later` ns from now.
+    fn walk(root: &Path, later: i64) -> (Vec<Entry>, Option<Listing>) {
+        let mut res = resolve(root, &patterns(), false).unwrap();
+        let listing = settle(root, &patterns(), res.read.take(), crate::hashing::now_ns() + later);
+        (res.files, listing)
+    }
+
+    fn again(root: &Path, listing: &Listing, found: &[Entry]) -> Option<Vec<Entry>> {
+        files(root, &patterns(), listing, || {
+            found.iter().map(|e| e.rel.clone()).collect()
+        })
+    }
+
+    fn same(a: &[Entry], b: &[Entry]) -> bool {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(a, b)| (&a.rel, a.stat, &a.link) == (&b.rel, b.stat, &b.link))
+    }
+
+    #[test]
+    fn an_unchanged_walk_is_taken_from_its_listing() {
+        let t = project();
+        let (found, listing) = walk(t.path(), 3 * SETTLED_NS);
+        let Some(listing) = listing else {
+            // Not a file system whose directory stats are trusted.
+            assert!(trusted_device(t.path()).is_none());
+            return;
+        };
+        let read: Vec<&str> = listing.dirs.iter().map(|(d, _)| d.as_str()).collect();
+        // The root (for `*.cfg`) and `src` with every directory below it
+        // but the excluded one.
+        assert_eq!(read, ["", "src", "src/deep", "src/deep/er", "src/empty", "src/sub"]);
+        let again = again(t.path(), &listing, &found).expect("taken from the listing");
+        assert!(same(&again, &found), "{again:?}\n{found:?}");
+        // An edit changes no directory: the file's new stat is there.
+        write(t.path(), "src/sub/b.txt", "edited, longer");
+        let edited = super::files(t.path(), &patterns(), &listing, || {
+            found.iter().map(|e| e.rel.clone()).collect()
+        })
+        .expect("taken from the listing");
+        let b = edited.iter().find(|e| &*e.rel == "src/sub/b.txt").unwrap();
+        assert_eq!(b.stat.size, 14);
+    }
+
+    #[test]
+    fn any_change_to_a_directory_read_is_seen() {
+        type Change = fn(&Path);
+        let changes: [(&str, Change); 8] = [
+            ("file added", |r| write(r, "src/sub/new.txt", "")),
+            ("file added at the root", |r| write(r, "new.cfg", "")),
+            ("file deleted", |r| {
+                std::fs::remove_file(r.join("src/deep/er/c.txt")).unwrap()
+            }),
+            ("file renamed", |r| {
+                std::fs::rename(r.join("src/a.txt"), r.join("src/z.txt")).unwrap()
+            }),
+            ("directory added", |r| {
+                std::fs::create_dir(r.join("src/empty/d")).unwrap()
+            }),
+            ("empty directory removed", |r| {
+                std::fs::remove_dir(r.join("src/empty")).unwrap()
+            }),
+            ("file replaced by a directory", |r| {
+                std::fs::remove_file(r.join("src/a.txt")).unwrap();
+                std::fs::create_dir(r.join("src/a.txt")).unwrap();
+            }),
+            ("directory's mode changed", |r| {
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    let p = std::fs::Permissions::from_mode(0o700);
+                    std::fs::set_permissions(r.join("src/deep"), p).unwrap();
+                }
+                #[cfg(not(unix))]
+                write(r, "src/deep/new.txt", "");
+            }),
+        ];
+        for (what, change) in changes {
+            let t = project();
+            let (found, Some(listing)) = walk(t.path(), 3 * SETTLED_NS) else {
+                assert!(trusted_device(t.path()).is_none());
+                return;
+            };
+            change(t.path());
+            assert!(again(t.path(), &listing, &found).is_none(), "{what}: not seen");
+        }
+    }
+
+    #[test]
+    fn a_change_inside_excluded_or_unread_directories_does_not_matter() {
+        let t = project();
+        let (found, Some(listing)) = walk(t.path(), 3 * SETTLED_NS) else {
+            assert!(trusted_device(t.path()).is_none());
+            return;
+        };
+        write(t.path(), "src/skip/more.txt", "");
+        let again = again(t.path(), &listing, &found).expect("taken from the listing");
+        assert!(same(&again, &found));
+    }
+
+    #[test]
+    fn other_patterns_or_a_missing_file_walk_again() {
+        let t = project();
+        let (found, Some(listing)) = walk(t.path(), 3 * SETTLED_NS) else {
+            assert!(trusted_device(t.path()).is_none());
+            return;
+        };
+        let other = vec!["src/**".to_string()];
+        assert!(
+            files(t.path(), &other, &listing, || found
+                .iter()
+                .map(|e| e.rel.clone())
+                .collect())
+            .is_none()
+        );
+        let mut more: Vec<Box<str>> = found.iter().map(|e| e.rel.clone()).collect();
+        more.push("src/sub/gone.txt".into());
+        assert!(files(t.path(), &patterns(), &listing, || more).is_none());
+    }
+
+    #[test]
+    fn recently_changed_directories_or_a_missing_base_give_no_listing() {
+        let t = project();
+        // Just created: a change in the same tick could hide.
+        assert_eq!(walk(t.path(), 0).1, None);
+        let mut res = resolve(t.path(), &["gen/**".to_string()], false).unwrap();
+        assert!(res.read.is_none(), "the root decides whether `gen` appears");
+        let later = crate::hashing::now_ns() + 3 * SETTLED_NS;
+        assert_eq!(settle(t.path(), &["gen/**".into()], res.read.take(), later), None);
+    }
+
+    #[test]
+    fn many_files_are_checked_on_every_cpu_in_path_order() {
+        let t = tempfile::tempdir().unwrap();
+        for d in 0..20 {
+            for f in 0..(PARALLEL_MIN / 20 + 5) {
+                write(t.path(), &format!("src/d{d:02}/f{f:04}"), "");
+            }
+        }
+        let pats = vec!["src/**".to_string()];
+        let mut res = resolve(t.path(), &pats, false).unwrap();
+        let later = crate::hashing::now_ns() + 3 * SETTLED_NS;
+        let Some(listing) = settle(t.path(), &pats, res.read.take(), later) else {
+            assert!(trusted_device(t.path()).is_none());
+            return;
+        };
+        let found = res.files;
+        assert!(found.len() >= PARALLEL_MIN);
+        let again = files(t.path(), &pats, &listing, || {
+            found.iter().map(|e| e.rel.clone()).collect()
+        })
+        .unwrap();
+        assert!(same(&again, &found));
+        write(t.path(), "src/d19/late", "");
+        assert!(
+            files(t.path(), &pats, &listing, || found
+                .iter()
+                .map(|e| e.rel.clone())
+                .collect())
+            .is_none()
+        );
+    }
+}
