@@ -9,6 +9,11 @@ use miette::{Diagnostic, LabeledSpan, NamedSource, SourceCode};
 /// The source text of a config file, shared by all its diagnostics.
 pub type Source = Arc<NamedSource<String>>;
 
+/// A source with no text, until the real one is set.
+pub fn empty_source() -> Source {
+    Arc::new(NamedSource::new("", String::new()))
+}
+
 /// One error found while loading or checking `montage.toml`.
 #[derive(Debug, Clone)]
 pub struct ConfigError {

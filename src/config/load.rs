@@ -16,6 +16,7 @@ use miette::NamedSource;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use super::cache;
 use super::diagnostic::{ConfigError, Source, did_you_mean};
 use super::model::*;
 use super::template::{Ref, Template, is_task_name, is_var_name};
@@ -98,7 +99,18 @@ pub fn load(file: &Path) -> Result<Config, Vec<ConfigError>> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "montage.toml".into());
-    parse_owned(text, &name, file, &root)
+    let key = cache::key(&text, &name);
+    if let Some(config) = cache::read(&root, &key) {
+        return Ok(Config {
+            file: file.to_path_buf(),
+            root,
+            source: Arc::new(NamedSource::new(name, text).with_language("toml")),
+            ..config
+        });
+    }
+    let config = parse_owned(text, &name, file, &root)?;
+    cache::write(&root, &key, &config);
+    Ok(config)
 }
 
 /// Parses config text; `name` labels diagnostics.

@@ -1,6 +1,7 @@
 //! Everything about `montage.toml`: finding it, loading it into a validated
 //! model, variables and templates.
 
+pub mod cache;
 pub mod diagnostic;
 pub mod discover;
 pub mod load;

@@ -5,18 +5,23 @@ use std::ops::Range;
 use std::path::PathBuf;
 
 use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
 
 use super::diagnostic::Source;
 use super::template::Template;
 
 pub const DEFAULT_SHELL: [&str; 2] = ["sh", "-ec"];
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
-    /// The `montage.toml` that was loaded.
+    /// The `montage.toml` that was loaded (this and the next two are not
+    /// in `config::cache`: they are set when it is loaded).
+    #[serde(skip)]
     pub file: PathBuf,
     /// The directory holding it: every relative path is relative to this.
+    #[serde(skip)]
     pub root: PathBuf,
+    #[serde(skip, default = "super::diagnostic::empty_source")]
     pub source: Source,
     pub project: Project,
     pub vars: IndexMap<String, VarDef>,
@@ -27,7 +32,7 @@ pub struct Config {
     pub cache: Option<CacheConfig>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Project {
     pub name: Option<String>,
     pub shell: Vec<String>,
@@ -41,7 +46,7 @@ impl Project {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VarDef {
     pub name: String,
     pub default: Option<Template>,
@@ -53,7 +58,7 @@ pub struct VarDef {
     pub span: Range<usize>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Task {
     pub name: String,
     /// Span of the task's key (`[tasks.NAME]`).
@@ -95,7 +100,7 @@ impl Task {
 }
 
 /// What a task does: at most one of these.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Action {
     /// An aggregate: only deps.
     None,
@@ -128,7 +133,7 @@ impl Action {
 }
 
 /// `docker buildx build` settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ImageAction {
     pub name: Template,
     pub tags: Option<Vec<Template>>,
@@ -167,7 +172,7 @@ impl ImageAction {
 }
 
 /// `docker run` settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ContainerAction {
     pub image: Template,
     pub mounts: Vec<Template>,
@@ -179,7 +184,7 @@ pub struct ContainerAction {
 }
 
 /// A command given as one string (split like a shell would) or as argv.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum CommandSpec {
     Line(Template),
     Argv(Vec<Template>),
@@ -202,7 +207,7 @@ impl ContainerAction {
 }
 
 /// `kubectl` rollout settings: one Deployment (`deployment`) or manifests.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeployAction {
     pub deployment: Option<Template>,
     pub container: Option<Template>,
@@ -233,7 +238,7 @@ impl DeployAction {
 }
 
 /// A buildx builder that mtr creates and keeps in sync (`[builders.NAME]`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Builder {
     pub name: String,
     pub driver: Option<Template>,
@@ -243,14 +248,14 @@ pub struct Builder {
     pub span: Range<usize>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BuilderNode {
     pub endpoint: Template,
     pub platforms: Vec<Template>,
 }
 
 /// The shared remote cache (`[cache]`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CacheConfig {
     pub remote: Template,
     pub insecure: bool,

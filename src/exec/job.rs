@@ -11,6 +11,7 @@ use super::process::{self, Exit, Io, SpawnError};
 use super::{deploy, docker};
 use crate::action::{self, Compiled, Step};
 use crate::cache::Cache;
+use crate::config::template::{Part, Ref, Template};
 use crate::config::{Action, Task};
 use crate::dir_stamps::{self, Listing};
 use crate::explain::{self, Reason};
@@ -446,15 +447,21 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState) -> Result<Prepared, Stri
         vars: values.iter().map(|(n, v)| (n.as_str(), v.as_deref())).collect(),
     };
     let (fingerprint, base) = fingerprint::compute(&ingredients);
-    let short = fingerprint::short(&fingerprint);
-    let exec_r = renderer(ctx, name, &deps.infos, Some(&short));
-    mask_secret_env(ctx, task, &exec_r);
-    let exec = action::compile(&ctx.config, task, &exec_r).map_err(|e| e.to_string())?;
-    let env = task_env(ctx, task, &exec_r)?;
-    let dir = exec_r
-        .render_opt(&task.dir)
-        .map_err(|e| e.to_string())?
-        .unwrap_or_else(|| ".".into());
+    let (exec, env, dir) = if renders_alike(ctx, task) {
+        mask_secret_env(ctx, task, &fp_r);
+        (compiled_fp, fp_env, dir)
+    } else {
+        let short = fingerprint::short(&fingerprint);
+        let exec_r = renderer(ctx, name, &deps.infos, Some(&short));
+        mask_secret_env(ctx, task, &exec_r);
+        let exec = action::compile(&ctx.config, task, &exec_r).map_err(|e| e.to_string())?;
+        let env = task_env(ctx, task, &exec_r)?;
+        let dir = exec_r
+            .render_opt(&task.dir)
+            .map_err(|e| e.to_string())?
+            .unwrap_or_else(|| ".".into());
+        (exec, env, dir)
+    };
     Ok(Prepared {
         fingerprint,
         base,
@@ -467,6 +474,23 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState) -> Result<Prepared, Stri
         env,
         dir,
     })
+}
+
+/// Whether `task`'s action, env and dir render the same for its
+/// fingerprint as to run: a `run` action (an `image` action tags with the
+/// hash by default) whose templates name neither `{{ hash }}` nor a
+/// volatile variable (the fingerprint sees a placeholder for both).
+fn renders_alike(ctx: &Context, task: &Task) -> bool {
+    let differs = |t: &Template| {
+        t.parts.iter().any(|p| match p {
+            Part::Ref(Ref::Hash) => true,
+            Part::Ref(Ref::Var(v)) => ctx.vars.def(v).is_some_and(|d| d.volatile),
+            _ => false,
+        })
+    };
+    matches!(task.action, Action::Run(_) | Action::None)
+        && !task.templates().into_iter().any(differs)
+        && !ctx.config.env.iter().any(|(_, t)| differs(t))
 }
 
 /// Why the task must run, or `UpToDate`.

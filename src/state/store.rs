@@ -158,7 +158,8 @@ impl Store {
             return;
         };
         for entry in entries.flatten() {
-            if entry.file_name().to_str().is_some_and(|n| n.starts_with("state.tmp.")) {
+            let temp = |n: &str| n.starts_with("state.tmp.") || n.starts_with("config.tmp.");
+            if entry.file_name().to_str().is_some_and(temp) {
                 let _ = std::fs::remove_file(entry.path());
             }
         }

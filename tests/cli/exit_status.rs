@@ -207,7 +207,7 @@ fn concurrent_mtr_processes_keep_the_state_valid() {
     let left = p.mtr_dir_entries();
     assert_eq!(
         left,
-        [".gitignore", "lock", "state"],
+        [".gitignore", "config", "lock", "state"],
         "no temporary files are left behind"
     );
 }

@@ -161,3 +161,30 @@ fn task_names_may_hold_colons() {
     out.success().assert_ran("docker:build").assert_ran("release");
     assert!(out.stdout.starts_with("docker:build\n"), "{out}");
 }
+
+/// Once tasks ran (`.mtr/` exists), the loaded config is cached there
+/// (`src/config/cache.rs`); every edit is still seen, mistakes included.
+#[test]
+fn an_edited_config_is_read_again_after_it_was_cached() {
+    let p = Project::new().file("montage.toml", "[tasks.a]\nrun = \"echo a\"\n");
+    p.run(&["a"]).success().assert_ran("a");
+    // Kept by the first load that finds `.mtr/`, used by the next one.
+    assert!(p.run(&["--list"]).success().stdout.contains("  a\n"));
+    assert!(p.exists(".mtr/config"), "{:?}", p.mtr_dir_entries());
+    assert!(p.run(&["--list"]).success().stdout.contains("  a\n"));
+    p.write(
+        "montage.toml",
+        "[tasks.a]\nrun = \"echo a\"\n[tasks.b]\nrun = \"echo bee\"\n",
+    );
+    let listed = p.run(&["--list"]);
+    assert!(listed.success().stdout.contains("  b\n"), "{listed}");
+    p.run(&["b"]).success().assert_ran("b");
+    p.write("montage.toml", "[tasks.a]\nrun = \"echo a\"\n[tasks.b]\nrun = 3\n");
+    p.run(&["b"]).code(2).stderr_has("montage.toml:4:");
+    p.write(
+        "montage.toml",
+        "[tasks.a]\nrun = \"echo a\"\n[tasks.b]\nrun = \"echo b again\"\n",
+    );
+    let out = p.run(&["b"]);
+    assert!(out.success().stdout.contains("b again"), "{out}");
+}

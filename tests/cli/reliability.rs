@@ -246,7 +246,7 @@ fn twenty_concurrent_mtr_processes_keep_every_success() {
     let left = p.mtr_dir_entries();
     assert_eq!(
         left,
-        [".gitignore", "lock", "state"],
+        [".gitignore", "config", "lock", "state"],
         "no temporary files are left behind"
     );
 }
