@@ -423,11 +423,12 @@ pub fn first_changed<'a>(root: &Path, entries: &'a [Entry]) -> Option<&'a str> {
     })
 }
 
-/// The directory of the last entry stat'ed, kept open for its siblings.
+/// The directory of the last entry stat'ed, kept open for its siblings,
+/// and those above it opened on the way there: sorted paths come back to a
+/// directory after a subdirectory's files.
 #[derive(Default)]
 struct OpenDir {
-    rel: PathBuf,
-    handle: Option<std::fs::File>,
+    open: Vec<(PathBuf, Option<std::fs::File>)>,
 }
 
 impl OpenDir {
@@ -436,12 +437,15 @@ impl OpenDir {
     fn stat(&mut self, root: &Path, rel: &str) -> Option<Stat> {
         let path = key_path(rel);
         let (parent, name) = (path.parent()?, path.file_name()?);
-        if self.handle.is_none() || self.rel != parent {
-            self.rel = parent.to_path_buf();
-            self.handle = std::fs::File::open(root.join(parent)).ok();
+        while self.open.last().is_some_and(|(p, _)| !parent.starts_with(p)) {
+            self.open.pop();
+        }
+        if self.open.last().is_none_or(|(p, _)| p != parent) {
+            self.open
+                .push((parent.to_path_buf(), std::fs::File::open(root.join(parent)).ok()));
         }
         #[cfg(unix)]
-        return stat_at(self.handle.as_ref()?, name).ok();
+        return stat_at(self.open.last()?.1.as_ref()?, name).ok();
         #[cfg(not(unix))]
         return std::fs::symlink_metadata(root.join(&path)).map(|m| Stat::of(&m)).ok();
     }
