@@ -241,6 +241,9 @@ struct Board {
     interactive_running: bool,
     /// No new task starts (a failure without `-k`, or an interrupt).
     stop: bool,
+    /// Workers asleep on `wake`: with none, a finished task makes no
+    /// `futex` call (one per task otherwise).
+    sleeping: usize,
 }
 
 struct Shared {
@@ -257,6 +260,21 @@ struct Shared {
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Board> {
         self.board.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sleeps until a worker or the run loop changes the board.
+    fn sleep<'a>(&'a self, mut board: MutexGuard<'a, Board>) -> MutexGuard<'a, Board> {
+        board.sleeping += 1;
+        let mut board = self.wake.wait(board).unwrap_or_else(|e| e.into_inner());
+        board.sleeping -= 1;
+        board
+    }
+
+    /// Wakes the workers asleep on the board, if any.
+    fn wake_sleepers(&self, board: &Board) {
+        if board.sleeping > 0 {
+            self.wake.notify_all();
+        }
     }
 
     /// Records a finished task; dependants whose last dep it was become ready.
@@ -299,6 +317,7 @@ async fn run_async(
             running: 0,
             interactive_running: false,
             stop: false,
+            sleeping: 0,
         }),
         wake: Condvar::new(),
         dependants,
@@ -393,16 +412,16 @@ fn worker(ctx: &Context, plan: &Plan, shared: &Shared, cache: Option<&Arc<Cache>
     loop {
         if board.stop || process::cancelled() {
             board.stop = true;
-            shared.wake.notify_all();
+            shared.wake_sleepers(&board);
             return;
         }
         let Some(&i) = board.ready.first() else {
             if board.running == 0 {
                 // Nothing ready and nothing running: the plan is finished.
-                shared.wake.notify_all();
+                shared.wake_sleepers(&board);
                 return;
             }
-            board = shared.wake.wait(board).unwrap_or_else(|e| e.into_inner());
+            board = shared.sleep(board);
             continue;
         };
         let name = plan.order[i].clone();
@@ -417,7 +436,7 @@ fn worker(ctx: &Context, plan: &Plan, shared: &Shared, cache: Option<&Arc<Cache>
         // An interactive task waits for the others, and nothing new starts
         // meanwhile so it gets its turn.
         if board.interactive_running || board.running >= jobs || (interactive && board.running > 0) {
-            board = shared.wake.wait(board).unwrap_or_else(|e| e.into_inner());
+            board = shared.sleep(board);
             continue;
         }
         board.ready.remove(&i);
@@ -441,7 +460,7 @@ fn worker(ctx: &Context, plan: &Plan, shared: &Shared, cache: Option<&Arc<Cache>
             board.stop = true;
         }
         shared.finish(&mut board, name, outcome);
-        shared.wake.notify_all();
+        shared.wake_sleepers(&board);
     }
 }
 
