@@ -391,35 +391,7 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState) -> Result<Prepared, Stri
         if let Some(c) = &compiled_fp.context {
             patterns.push(c.dockerfile.clone());
         }
-        let root = &ctx.config.root;
-        let record = ctx.state.tasks.get(name);
-        let known = record.and_then(|r| {
-            let kept = r.listing.as_ref()?;
-            Some((
-                dir_stamps::files(root, &patterns, kept, || r.parts.input_paths())?,
-                kept,
-            ))
-        });
-        if let Some((files, kept)) = known {
-            inputs = files;
-            listing = Some(kept.clone());
-        } else {
-            let began = hashing::now_ns();
-            let res = if ctx.state.files.is_empty() {
-                // Nothing cached (a cold run): every file will be read, so
-                // read each as the walk finds it, while it walks on.
-                inputs::resolve_hashing(root, &patterns, &hashing::file_hasher())
-            } else {
-                inputs::resolve(root, &patterns, false)
-            };
-            let mut res = res.map_err(|e| format!("{e}"))?;
-            if let Some(missing) = res.missing.first() {
-                return Err(format!("input `{missing}` does not exist"));
-            }
-            listing = dir_stamps::settle(root, &patterns, res.read.take(), began);
-            inputs = res.files;
-            found = res.hashes;
-        }
+        (inputs, found, listing) = resolve_inputs(ctx, name, &patterns)?;
     } else if let Some(c) = &compiled_fp.context {
         inputs = crate::build_context::files(&ctx.config.root, c).map_err(|e| e.to_string())?;
     }
@@ -474,6 +446,40 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState) -> Result<Prepared, Stri
         env,
         dir,
     })
+}
+
+/// Input files, what hashing them on the walk gave, the listing to keep.
+type Resolved = (Vec<Entry>, Vec<Option<FileEntry>>, Option<Listing>);
+
+/// The task's input files for `patterns`: from its record's listing when
+/// no directory read for it changed (no walk), else walked (and, with
+/// nothing cached, hashed as they are found). Also what its record should
+/// keep to skip the walk next time.
+fn resolve_inputs(ctx: &Context, name: &str, patterns: &[String]) -> Result<Resolved, String> {
+    let root = &ctx.config.root;
+    let record = ctx.state.tasks.get(name);
+    let known = record.and_then(|r| {
+        let kept = r.listing.as_ref()?;
+        let files = dir_stamps::files(root, patterns, kept, || r.parts.input_paths())?;
+        Some((files, kept))
+    });
+    if let Some((files, kept)) = known {
+        return Ok((files, Vec::new(), Some(kept.clone())));
+    }
+    let began = hashing::now_ns();
+    let res = if ctx.state.files.is_empty() {
+        // Nothing cached (a cold run): every file will be read, so read
+        // each as the walk finds it, while it walks on.
+        inputs::resolve_hashing(root, patterns, &hashing::file_hasher())
+    } else {
+        inputs::resolve(root, patterns, false)
+    };
+    let mut res = res.map_err(|e| format!("{e}"))?;
+    if let Some(missing) = res.missing.first() {
+        return Err(format!("input `{missing}` does not exist"));
+    }
+    let listing = dir_stamps::settle(root, patterns, res.read.take(), began);
+    Ok((res.files, res.hashes, listing))
 }
 
 /// Whether `task`'s action, env and dir render the same for its
