@@ -3,8 +3,10 @@
 //! (80 KB) that took ~4 ms, most of a no-op, where reading the cached
 //! model takes a fraction of it.
 //!
-//! The cache is keyed by a hash of the config's text, its file name and
-//! this mtr's version, so any edit (or another mtr) parses the file again.
+//! The cache is keyed by a hash of the config's text, its file name, this
+//! mtr's version and its executable's size and mtime, so any edit (or
+//! another mtr, or a rebuilt one whose model may differ) parses the file
+//! again.
 //! Only a config that loaded without errors is kept; a missing, stale or
 //! unreadable cache is ignored, and one that cannot be written is not an
 //! error. It is written only into an existing `.mtr/` (a project where
@@ -30,11 +32,21 @@ fn path(root: &Path) -> PathBuf {
 /// What the cache of a config with this text and file name is keyed by.
 pub fn key(text: &str, name: &str) -> [u8; 32] {
     let mut h = blake3::Hasher::new();
-    for part in [env!("CARGO_PKG_VERSION"), name, text] {
+    for part in [env!("CARGO_PKG_VERSION"), &build(), name, text] {
         h.update(&(part.len() as u64).to_le_bytes());
         h.update(part.as_bytes());
     }
     *h.finalize().as_bytes()
+}
+
+/// This executable's size and mtime: a rebuilt mtr may read the model
+/// differently even with the same version number.
+fn build() -> String {
+    let exe = std::env::current_exe().and_then(std::fs::metadata);
+    match exe.as_ref().map(|m| (m.len(), m.modified())) {
+        Ok((len, Ok(t))) => format!("{len} {t:?}"),
+        _ => String::new(),
+    }
 }
 
 /// The cached model for `key`, without its file, root and source.
