@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::dirents::{Dir, Kind};
 use crate::hashing::Digest;
 use crate::inputs::{Entry, Stat, key_path};
+use crate::open_dirs::OpenDirs;
 use crate::walk::ReadDir;
 
 /// How long a directory must have been unchanged when it is read for its
@@ -96,7 +97,7 @@ pub fn files(
             dirs: &listing.dirs,
             dev,
             seen: vec![false; listing.dirs.len()],
-            open: Vec::new(),
+            open: OpenDirs::new(),
         };
         let entries: Option<Vec<Entry>> = part.into_iter().map(|rel| c.entry(rel)).collect();
         entries.map(|e| (e, c.seen))
@@ -143,36 +144,31 @@ struct Checker<'a> {
     dev: u64,
     /// Which of `dirs` were opened and found unchanged.
     seen: Vec<bool>,
-    /// The directory of the last file and those above it that were
-    /// opened on the way (paths sorted, so a directory's files may come on
-    /// both sides of a subdirectory's): each path and, if it is one the walk
-    /// read, the open directory.
-    open: Vec<(Box<str>, Option<Dir>)>,
+    /// The directories of the files, each open if it is one the walk read.
+    open: OpenDirs<Option<Dir>>,
 }
 
 impl Checker<'_> {
     fn entry(&mut self, rel: Box<str>) -> Option<Entry> {
         let (parent, name) = rel.rsplit_once('/').unwrap_or(("", &rel));
-        while self.open.last().is_some_and(|(p, _)| !crate::inputs::within(parent, p)) {
-            self.open.pop();
-        }
-        if self.open.last().is_none_or(|(p, _)| **p != *parent) {
-            let dir = match self.dirs.binary_search_by(|(d, _)| d.as_str().cmp(parent)) {
+        let (root, dirs, dev, seen) = (self.root, self.dirs, self.dev, &mut self.seen);
+        // Opened only if the walk read it, and then only if unchanged.
+        let dir = self.open.enter(parent, || {
+            match dirs.binary_search_by(|(d, _)| d.as_str().cmp(parent)) {
                 Ok(i) => {
-                    let dir = Dir::open(&join(self.root, parent)).ok()?;
-                    if dir.stat().ok()? != (self.dirs[i].1, self.dev) {
+                    let dir = Dir::open(&join(root, parent)).ok()?;
+                    if dir.stat().ok()? != (dirs[i].1, dev) {
                         return None;
                     }
-                    self.seen[i] = true;
-                    Some(dir)
+                    seen[i] = true;
+                    Some(Some(dir))
                 }
                 // A literal input outside every directory read.
-                Err(_) => None,
-            };
-            self.open.push((parent.into(), dir));
-        }
+                Err(_) => Some(None),
+            }
+        })?;
         let name = key_path(name);
-        let (stat, link) = match self.open.last().and_then(|(_, d)| d.as_ref()) {
+        let (stat, link) = match dir {
             Some(dir) => match dir.lstat(name.as_os_str()).ok()? {
                 (_, Kind::Dir) => return None,
                 (stat, Kind::Symlink) => (stat, Some(dir.read_link(name.as_os_str()).ok()?)),

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
 use crate::hashing::FileEntry;
+use crate::open_dirs::OpenDirs;
 use crate::walk::{self, Rules, Top};
 
 /// One file (or symlink) matched by a task's globs.
@@ -403,7 +404,7 @@ fn resolve_with(
 pub fn first_changed<'a>(root: &Path, entries: &'a [Entry]) -> Option<&'a str> {
     let root = short_root(root);
     let changed = |part: &'a [Entry]| {
-        let mut dir = OpenDir::default();
+        let mut dir = OpenDir::new();
         part.iter()
             .find(|e| dir.stat(root, &e.rel) != Some(e.stat))
             .map(|e| &*e.rel)
@@ -423,31 +424,35 @@ pub fn first_changed<'a>(root: &Path, entries: &'a [Entry]) -> Option<&'a str> {
     })
 }
 
-/// The directory of the last entry stat'ed, kept open for its siblings,
-/// and those above it opened on the way there: sorted paths come back to a
-/// directory after a subdirectory's files.
-#[derive(Default)]
+/// The directories of the entries stat'ed, kept open for their siblings
+/// (opened as paths, so a symlinked directory is followed, as the input's
+/// path is).
 struct OpenDir {
-    open: Vec<(PathBuf, Option<std::fs::File>)>,
+    // Elsewhere paths are stat'ed whole.
+    #[cfg_attr(not(unix), allow(dead_code))]
+    dirs: OpenDirs<Option<std::fs::File>>,
 }
 
 impl OpenDir {
+    fn new() -> OpenDir {
+        OpenDir { dirs: OpenDirs::new() }
+    }
+
     /// The stat of the entry at key `rel` now, without following a
     /// symlink; `None` when it is gone or unreadable.
     fn stat(&mut self, root: &Path, rel: &str) -> Option<Stat> {
-        let path = key_path(rel);
-        let (parent, name) = (path.parent()?, path.file_name()?);
-        while self.open.last().is_some_and(|(p, _)| !parent.starts_with(p)) {
-            self.open.pop();
-        }
-        if self.open.last().is_none_or(|(p, _)| p != parent) {
-            self.open
-                .push((parent.to_path_buf(), std::fs::File::open(root.join(parent)).ok()));
-        }
         #[cfg(unix)]
-        return stat_at(self.open.last()?.1.as_ref()?, name).ok();
+        {
+            let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+            let dir = self
+                .dirs
+                .enter(parent, || Some(std::fs::File::open(root.join(key_path(parent))).ok()))?;
+            stat_at(dir.as_ref()?, key_path(name).as_os_str()).ok()
+        }
         #[cfg(not(unix))]
-        return std::fs::symlink_metadata(root.join(&path)).map(|m| Stat::of(&m)).ok();
+        std::fs::symlink_metadata(root.join(key_path(rel)))
+            .map(|m| Stat::of(&m))
+            .ok()
     }
 }
 

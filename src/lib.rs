@@ -32,6 +32,7 @@ pub mod graph_view;
 pub mod hashing;
 pub mod inputs;
 pub mod listing;
+mod open_dirs;
 pub mod profile;
 pub mod render;
 pub mod report;
