@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dirents::{Dir, Kind};
 use crate::hashing::Digest;
-use crate::inputs::{Entry, Stat, key_path};
+use crate::inputs::{Entry, Stat, key_path, path_of};
 use crate::open_dirs::OpenDirs;
 use crate::walk::ReadDir;
 
@@ -72,19 +72,19 @@ pub fn settle(root: &Path, patterns: &[String], read: Option<Vec<ReadDir>>, bega
 
 /// The files at `paths` (what the walk recorded with `listing` found, in
 /// path order), each stat'ed now, when the patterns and every directory
-/// read are as they were then; `None` when anything differs or is gone
-/// (the caller walks then).
+/// read are as they were then; `None` when anything differs or is gone, or
+/// `paths` gives none (the caller walks then).
 pub fn files(
     root: &Path,
     patterns: &[String],
     listing: &Listing,
-    paths: impl FnOnce() -> Vec<Box<str>>,
+    paths: impl FnOnce() -> Option<Vec<Box<str>>>,
 ) -> Option<Vec<Entry>> {
     if listing.patterns != patterns_digest(patterns) {
         return None;
     }
     let dev = trusted_device(root)?;
-    let mut paths = paths();
+    let mut paths = paths()?;
     let root = crate::inputs::short_root(root);
     let threads = if paths.len() >= PARALLEL_MIN {
         crate::walk::parallelism()
@@ -128,7 +128,7 @@ pub fn files(
     }
     // Directories holding no input (only subdirectories, or nothing).
     for ((rel, stat), _) in listing.dirs.iter().zip(seen).filter(|(_, s)| !s) {
-        let (now, d) = Dir::open(&join(root, rel)).and_then(|d| d.stat()).ok()?;
+        let (now, d) = Dir::open(&path_of(root, rel)).and_then(|d| d.stat()).ok()?;
         if (now, d) != (*stat, dev) {
             return None;
         }
@@ -156,7 +156,7 @@ impl Checker<'_> {
         let dir = self.open.enter(parent, || {
             match dirs.binary_search_by(|(d, _)| d.as_str().cmp(parent)) {
                 Ok(i) => {
-                    let dir = Dir::open(&join(root, parent)).ok()?;
+                    let dir = Dir::open(&path_of(root, parent)).ok()?;
                     if dir.stat().ok()? != (dirs[i].1, dev) {
                         return None;
                     }
@@ -175,7 +175,7 @@ impl Checker<'_> {
                 (stat, Kind::Other) => (stat, None),
             },
             None => {
-                let path = self.root.join(key_path(&rel));
+                let path = path_of(self.root, &rel);
                 let m = std::fs::symlink_metadata(&path).ok()?;
                 let link = match m.file_type() {
                     t if t.is_dir() => return None,
@@ -190,14 +190,6 @@ impl Checker<'_> {
             stat,
             link: link.map(PathBuf::into_boxed_path),
         })
-    }
-}
-
-fn join(root: &Path, rel: &str) -> PathBuf {
-    if rel.is_empty() {
-        root.to_path_buf()
-    } else {
-        root.join(key_path(rel))
     }
 }
 
@@ -277,17 +269,32 @@ mod tests {
         t
     }
 
-    /// A walk, and its listing as if it had begun `later` ns from now.
-    fn walk(root: &Path, later: i64) -> (Vec<Entry>, Option<Listing>) {
-        let mut res = resolve(root, &patterns(), false).unwrap();
-        let listing = settle(root, &patterns(), res.read.take(), crate::hashing::now_ns() + later);
+    /// A walk of `pats`, and its listing as if it had begun `later` ns
+    /// from now.
+    fn walk(root: &Path, pats: &[String], later: i64) -> (Vec<Entry>, Option<Listing>) {
+        let mut res = resolve(root, pats, false).unwrap();
+        let listing = settle(root, pats, res.read.take(), crate::hashing::now_ns() + later);
         (res.files, listing)
     }
 
-    fn again(root: &Path, listing: &Listing, found: &[Entry]) -> Option<Vec<Entry>> {
-        files(root, &patterns(), listing, || {
-            found.iter().map(|e| e.rel.clone()).collect()
-        })
+    /// A walk whose directories count as settled, and its listing; `None`
+    /// (checked) where directory stats are not trusted.
+    fn settled(root: &Path, pats: &[String]) -> Option<(Vec<Entry>, Listing)> {
+        match walk(root, pats, 3 * SETTLED_NS) {
+            (found, Some(listing)) => Some((found, listing)),
+            (_, None) => {
+                assert!(trusted_device(root).is_none());
+                None
+            }
+        }
+    }
+
+    fn paths(found: &[Entry]) -> Option<Vec<Box<str>>> {
+        Some(found.iter().map(|e| e.rel.clone()).collect())
+    }
+
+    fn again(root: &Path, pats: &[String], listing: &Listing, found: &[Entry]) -> Option<Vec<Entry>> {
+        files(root, pats, listing, || paths(found))
     }
 
     fn same(a: &[Entry], b: &[Entry]) -> bool {
@@ -300,24 +307,18 @@ mod tests {
     #[test]
     fn an_unchanged_walk_is_taken_from_its_listing() {
         let t = project();
-        let (found, listing) = walk(t.path(), 3 * SETTLED_NS);
-        let Some(listing) = listing else {
-            // Not a file system whose directory stats are trusted.
-            assert!(trusted_device(t.path()).is_none());
+        let Some((found, listing)) = settled(t.path(), &patterns()) else {
             return;
         };
         let read: Vec<&str> = listing.dirs.iter().map(|(d, _)| d.as_str()).collect();
         // The root (for `*.cfg`) and `src` with every directory below it
         // but the excluded one.
         assert_eq!(read, ["", "src", "src/deep", "src/deep/er", "src/empty", "src/sub"]);
-        let again = again(t.path(), &listing, &found).expect("taken from the listing");
-        assert!(same(&again, &found), "{again:?}\n{found:?}");
+        let taken = again(t.path(), &patterns(), &listing, &found).expect("taken from the listing");
+        assert!(same(&taken, &found), "{taken:?}\n{found:?}");
         // An edit changes no directory: the file's new stat is there.
         write(t.path(), "src/sub/b.txt", "edited, longer");
-        let edited = super::files(t.path(), &patterns(), &listing, || {
-            found.iter().map(|e| e.rel.clone()).collect()
-        })
-        .expect("taken from the listing");
+        let edited = again(t.path(), &patterns(), &listing, &found).expect("taken from the listing");
         let b = edited.iter().find(|e| &*e.rel == "src/sub/b.txt").unwrap();
         assert_eq!(b.stat.size, 14);
     }
@@ -357,56 +358,50 @@ mod tests {
         ];
         for (what, change) in changes {
             let t = project();
-            let (found, Some(listing)) = walk(t.path(), 3 * SETTLED_NS) else {
-                assert!(trusted_device(t.path()).is_none());
+            let Some((found, listing)) = settled(t.path(), &patterns()) else {
                 return;
             };
             change(t.path());
-            assert!(again(t.path(), &listing, &found).is_none(), "{what}: not seen");
+            assert!(
+                again(t.path(), &patterns(), &listing, &found).is_none(),
+                "{what}: not seen"
+            );
         }
     }
 
     #[test]
     fn a_change_inside_excluded_or_unread_directories_does_not_matter() {
         let t = project();
-        let (found, Some(listing)) = walk(t.path(), 3 * SETTLED_NS) else {
-            assert!(trusted_device(t.path()).is_none());
+        let Some((found, listing)) = settled(t.path(), &patterns()) else {
             return;
         };
         write(t.path(), "src/skip/more.txt", "");
-        let again = again(t.path(), &listing, &found).expect("taken from the listing");
-        assert!(same(&again, &found));
+        let taken = again(t.path(), &patterns(), &listing, &found).expect("taken from the listing");
+        assert!(same(&taken, &found));
     }
 
     #[test]
-    fn other_patterns_or_a_missing_file_walk_again() {
+    fn other_patterns_a_missing_file_or_no_paths_walk_again() {
         let t = project();
-        let (found, Some(listing)) = walk(t.path(), 3 * SETTLED_NS) else {
-            assert!(trusted_device(t.path()).is_none());
+        let Some((found, listing)) = settled(t.path(), &patterns()) else {
             return;
         };
-        let other = vec!["src/**".to_string()];
-        assert!(
-            files(t.path(), &other, &listing, || found
-                .iter()
-                .map(|e| e.rel.clone())
-                .collect())
-            .is_none()
-        );
-        let mut more: Vec<Box<str>> = found.iter().map(|e| e.rel.clone()).collect();
+        assert!(again(t.path(), &["src/**".to_string()], &listing, &found).is_none());
+        let mut more = paths(&found).unwrap();
         more.push("src/sub/gone.txt".into());
-        assert!(files(t.path(), &patterns(), &listing, || more).is_none());
+        assert!(files(t.path(), &patterns(), &listing, || Some(more)).is_none());
+        assert!(files(t.path(), &patterns(), &listing, || None).is_none());
     }
 
     #[test]
     fn recently_changed_directories_or_a_missing_base_give_no_listing() {
         let t = project();
         // Just created: a change in the same tick could hide.
-        assert_eq!(walk(t.path(), 0).1, None);
-        let mut res = resolve(t.path(), &["gen/**".to_string()], false).unwrap();
+        assert_eq!(walk(t.path(), &patterns(), 0).1, None);
+        let missing_base = ["gen/**".to_string()];
+        let res = resolve(t.path(), &missing_base, false).unwrap();
         assert!(res.read.is_none(), "the root decides whether `gen` appears");
-        let later = crate::hashing::now_ns() + 3 * SETTLED_NS;
-        assert_eq!(settle(t.path(), &["gen/**".into()], res.read.take(), later), None);
+        assert_eq!(walk(t.path(), &missing_base, 3 * SETTLED_NS).1, None);
     }
 
     #[test]
@@ -418,26 +413,13 @@ mod tests {
             }
         }
         let pats = vec!["src/**".to_string()];
-        let mut res = resolve(t.path(), &pats, false).unwrap();
-        let later = crate::hashing::now_ns() + 3 * SETTLED_NS;
-        let Some(listing) = settle(t.path(), &pats, res.read.take(), later) else {
-            assert!(trusted_device(t.path()).is_none());
+        let Some((found, listing)) = settled(t.path(), &pats) else {
             return;
         };
-        let found = res.files;
         assert!(found.len() >= PARALLEL_MIN);
-        let again = files(t.path(), &pats, &listing, || {
-            found.iter().map(|e| e.rel.clone()).collect()
-        })
-        .unwrap();
-        assert!(same(&again, &found));
+        let taken = again(t.path(), &pats, &listing, &found).unwrap();
+        assert!(same(&taken, &found));
         write(t.path(), "src/d19/late", "");
-        assert!(
-            files(t.path(), &pats, &listing, || found
-                .iter()
-                .map(|e| e.rel.clone())
-                .collect())
-            .is_none()
-        );
+        assert!(again(t.path(), &pats, &listing, &found).is_none());
     }
 }

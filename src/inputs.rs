@@ -214,6 +214,16 @@ fn forbidden(rel: &str) -> bool {
     rel == ".mtr" || rel.starts_with(".mtr/") || rel.split('/').any(|c| c == ".git")
 }
 
+/// The path of the file or directory at key `rel` (`""`: the root itself)
+/// under `root`.
+pub(crate) fn path_of(root: &Path, rel: &str) -> PathBuf {
+    if rel.is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(key_path(rel))
+    }
+}
+
 /// Whether `dir` is `o` or lies inside it.
 pub(crate) fn within(dir: &str, o: &str) -> bool {
     o.is_empty() || dir == o || (dir.starts_with(o) && dir.as_bytes().get(o.len()) == Some(&b'/'))
@@ -446,7 +456,7 @@ impl OpenDir {
             let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel));
             let dir = self
                 .dirs
-                .enter(parent, || Some(std::fs::File::open(root.join(key_path(parent))).ok()))?;
+                .enter(parent, || Some(std::fs::File::open(path_of(root, parent)).ok()))?;
             stat_at(dir.as_ref()?, key_path(name).as_os_str()).ok()
         }
         #[cfg(not(unix))]

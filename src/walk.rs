@@ -391,11 +391,7 @@ impl Walker<'_> {
     ) -> Result<dirents::Dir, InputError> {
         let start = files.len();
         let rules = self.rules;
-        let path = if job.rel.is_empty() {
-            self.root.to_path_buf()
-        } else {
-            self.root.join(crate::inputs::key_path(&job.rel))
-        };
+        let path = crate::inputs::path_of(self.root, &job.rel);
         let io = |p: &Path, e| crate::inputs::io_err(self.root, p, e);
         let dir = match job.dir.take() {
             Some(dir) => dir,

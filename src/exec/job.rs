@@ -116,8 +116,8 @@ struct Prepared {
     /// [`Prepared::parts`], once built.
     parts: std::cell::OnceCell<crate::state::Parts>,
     fresh: Vec<(String, FileEntry)>,
-    /// What the record of a run should keep to skip the walk next time.
-    listing: Option<Listing>,
+    /// How the input files were found, for the record of a run.
+    listed: Listed,
     exec: Compiled,
     env: Vec<(String, String)>,
     dir: String,
@@ -235,10 +235,16 @@ pub fn judge(ctx: &Context, name: &str, deps: &DepState) -> Judged {
         took: Duration::ZERO,
     };
     if reason == Reason::UpToDate {
-        let kept = ctx.state.tasks.get(name).and_then(|r| r.listing.as_ref());
+        // A walk's listing replaces what the record keeps, if different.
+        let listing = match std::mem::replace(&mut p.listed, Listed::Kept) {
+            Listed::Walked(Some(l)) if ctx.state.tasks.get(name).and_then(|r| r.listing.as_ref()) != Some(&l) => {
+                Some(l)
+            }
+            _ => None,
+        };
         return Judged::Done(Box::new(Outcome {
             files,
-            listing: p.listing.take().filter(|l| kept != Some(l)),
+            listing,
             took: start.elapsed(),
             ..base
         }));
@@ -384,14 +390,14 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState) -> Result<Prepared, Stri
     let compiled_fp = action::compile(&ctx.config, task, &fp_r).map_err(|e| e.to_string())?;
     let mut inputs = Vec::new();
     let mut found = Vec::new();
-    let mut listing = None;
+    let mut listed = Listed::Walked(None);
     if let Some(patterns) = &task.inputs {
         let mut patterns = fp_r.render_list(patterns).map_err(|e| e.to_string())?;
         // An image task's Dockerfile is always one of its inputs.
         if let Some(c) = &compiled_fp.context {
             patterns.push(c.dockerfile.clone());
         }
-        (inputs, found, listing) = resolve_inputs(ctx, name, &patterns)?;
+        (inputs, found, listed) = resolve_inputs(ctx, name, &patterns)?;
     } else if let Some(c) = &compiled_fp.context {
         inputs = crate::build_context::files(&ctx.config.root, c).map_err(|e| e.to_string())?;
     }
@@ -441,15 +447,24 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState) -> Result<Prepared, Stri
         digests,
         parts: Default::default(),
         fresh,
-        listing,
+        listed,
         exec,
         env,
         dir,
     })
 }
 
-/// Input files, what hashing them on the walk gave, the listing to keep.
-type Resolved = (Vec<Entry>, Vec<Option<FileEntry>>, Option<Listing>);
+/// Input files, what hashing them on the walk gave, how they were found.
+type Resolved = (Vec<Entry>, Vec<Option<FileEntry>>, Listed);
+
+/// How a task's input files were found, so its record keeps the listing
+/// that skips the walk next time (see [`crate::dir_stamps`]).
+enum Listed {
+    /// From the record's listing, which still holds.
+    Kept,
+    /// By a walk, and the listing it gave (`None`: not one to trust).
+    Walked(Option<Listing>),
+}
 
 /// The task's input files for `patterns`: from its record's listing when
 /// no directory read for it changed (no walk), else walked (and, with
@@ -458,13 +473,9 @@ type Resolved = (Vec<Entry>, Vec<Option<FileEntry>>, Option<Listing>);
 fn resolve_inputs(ctx: &Context, name: &str, patterns: &[String]) -> Result<Resolved, String> {
     let root = &ctx.config.root;
     let record = ctx.state.tasks.get(name);
-    let known = record.and_then(|r| {
-        let kept = r.listing.as_ref()?;
-        let files = dir_stamps::files(root, patterns, kept, || r.parts.input_paths())?;
-        Some((files, kept))
-    });
-    if let Some((files, kept)) = known {
-        return Ok((files, Vec::new(), Some(kept.clone())));
+    let known = record.and_then(|r| dir_stamps::files(root, patterns, r.listing.as_ref()?, || r.parts.input_paths()));
+    if let Some(files) = known {
+        return Ok((files, Vec::new(), Listed::Kept));
     }
     let began = hashing::now_ns();
     let res = if ctx.state.files.is_empty() {
@@ -479,7 +490,7 @@ fn resolve_inputs(ctx: &Context, name: &str, patterns: &[String]) -> Result<Reso
         return Err(format!("input `{missing}` does not exist"));
     }
     let listing = dir_stamps::settle(root, patterns, res.read.take(), began);
-    Ok((res.files, res.hashes, listing))
+    Ok((res.files, res.hashes, Listed::Walked(listing)))
 }
 
 /// Whether `task`'s action, env and dir render the same for its
@@ -774,6 +785,9 @@ fn finish(
         finished,
         parts: p.take_parts().into(),
         outputs,
-        listing: p.listing.take(),
+        listing: match std::mem::replace(&mut p.listed, Listed::Kept) {
+            Listed::Kept => ctx.state.tasks.get(&task.name).and_then(|r| r.listing.clone()),
+            Listed::Walked(listing) => listing,
+        },
     }))
 }

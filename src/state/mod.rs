@@ -96,13 +96,12 @@ impl LazyParts {
         }
     }
 
-    /// The paths of the input files, in path order.
-    pub fn input_paths(&self) -> Vec<Box<str>> {
+    /// The paths of the input files, in path order; `None` if they cannot
+    /// be decoded (a bug: the file passed its checksum).
+    pub fn input_paths(&self) -> Option<Vec<Box<str>>> {
         match self.raw() {
-            // The file passed its checksum: an error is a bug, and no
-            // paths then just means "look again".
-            Some((table, range)) => codec::input_paths(&table.bytes()[range], table).unwrap_or_default(),
-            None => self.inputs.iter().map(|(p, _, _)| p.as_str().into()).collect(),
+            Some((table, range)) => codec::input_paths(&table.bytes()[range], table).ok(),
+            None => Some(self.inputs.iter().map(|(p, _, _)| p.as_str().into()).collect()),
         }
     }
 
