@@ -26,6 +26,7 @@ use crate::dirents::{Dir, Kind};
 use crate::hashing::Digest;
 use crate::inputs::{Entry, Stat, key_path, path_of};
 use crate::open_dirs::OpenDirs;
+use crate::state::StatCache;
 use crate::walk::ReadDir;
 
 /// How long a directory must have been unchanged when it is read for its
@@ -80,33 +81,19 @@ pub fn files(
     listing: &Listing,
     paths: impl FnOnce() -> Option<Vec<Box<str>>>,
 ) -> Option<Vec<Entry>> {
-    if listing.patterns != patterns_digest(patterns) {
-        return None;
-    }
-    let dev = trusted_device(root)?;
+    let dev = holds(root, patterns, listing)?;
     let mut paths = paths()?;
     let root = crate::inputs::short_root(root);
-    let threads = if paths.len() >= PARALLEL_MIN {
-        crate::walk::parallelism()
-    } else {
-        1
-    };
     let check = |part: Vec<Box<str>>| {
-        let mut c = Checker {
-            root,
-            dirs: &listing.dirs,
-            dev,
-            seen: vec![false; listing.dirs.len()],
-            open: OpenDirs::new(),
-        };
+        let mut c = Checker::new(root, listing, dev);
         let entries: Option<Vec<Entry>> = part.into_iter().map(|rel| c.entry(rel)).collect();
         entries.map(|e| (e, c.seen))
     };
-    let parts: Vec<(Vec<Entry>, Vec<bool>)> = if threads < 2 {
+    let parts: Vec<(Vec<Entry>, Vec<bool>)> = if threads_for(paths.len()) < 2 {
         vec![check(paths)?]
     } else {
-        let chunk = paths.len().div_ceil(threads);
-        let mut chunks = Vec::with_capacity(threads);
+        let chunk = paths.len().div_ceil(crate::walk::parallelism());
+        let mut chunks = Vec::new();
         while paths.len() > chunk {
             chunks.push(paths.split_off(paths.len() - chunk));
         }
@@ -121,19 +108,91 @@ pub fn files(
         })?
     };
     let mut entries = Vec::with_capacity(parts.iter().map(|(e, _)| e.len()).sum());
-    let mut seen = vec![false; listing.dirs.len()];
+    let mut seen = Vec::new();
     for (part, s) in parts {
         entries.extend(part);
-        seen.iter_mut().zip(s).for_each(|(a, b)| *a |= b);
+        seen.push(s);
     }
-    // Directories holding no input (only subdirectories, or nothing).
-    for ((rel, stat), _) in listing.dirs.iter().zip(seen).filter(|(_, s)| !s) {
-        let (now, d) = Dir::open(&path_of(root, rel)).and_then(|d| d.stat()).ok()?;
-        if (now, d) != (*stat, dev) {
-            return None;
+    unseen_unchanged(root, listing, dev, seen).then_some(entries)
+}
+
+/// Whether the input files of a record are just as it saw them, decoding
+/// none of their paths: the listing holds, and each input (`inputs`: its
+/// entry in `table`, which its record's digest is the hash of, and its
+/// executable bit) still has that entry's stat and that bit. Then the
+/// record's input parts are the ones a full check would compute.
+pub fn unchanged(
+    root: &Path,
+    patterns: &[String],
+    listing: &Listing,
+    table: &StatCache,
+    inputs: &[(usize, bool)],
+) -> bool {
+    let Some(dev) = holds(root, patterns, listing) else {
+        return false;
+    };
+    let root = crate::inputs::short_root(root);
+    let check = |part: &[(usize, bool)]| {
+        let mut c = Checker::new(root, listing, dev);
+        let mut cur = table.cursor();
+        for &(i, exec) in part {
+            let cached = table.record(i)?.stat;
+            let rel = cur.goto(i).then(|| std::str::from_utf8(cur.path()).ok()).flatten()?;
+            let (stat, kind) = c.lstat(rel)?;
+            if stat != cached || exec != (kind == Kind::Other && stat.executable()) {
+                return None;
+            }
         }
+        Some(c.seen)
+    };
+    let threads = threads_for(inputs.len());
+    let seen = if threads < 2 {
+        check(inputs).map(|s| vec![s])
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = inputs
+                .chunks(inputs.len().div_ceil(threads))
+                .map(|part| s.spawn(move || check(part)))
+                .collect();
+            handles.into_iter().map(|h| h.join().ok().flatten()).collect()
+        })
+    };
+    seen.is_some_and(|seen| unseen_unchanged(root, listing, dev, seen))
+}
+
+/// The root's device if `listing` was made for `patterns` and directory
+/// stats can be trusted there.
+fn holds(root: &Path, patterns: &[String], listing: &Listing) -> Option<u64> {
+    (listing.patterns == patterns_digest(patterns)).then(|| trusted_device(root))?
+}
+
+/// How many threads check `n` files.
+fn threads_for(n: usize) -> usize {
+    if n >= PARALLEL_MIN {
+        crate::walk::parallelism()
+    } else {
+        1
     }
-    Some(entries)
+}
+
+/// Whether the listed directories no checker opened (they hold no input,
+/// only subdirectories or nothing), `seen` being what each one opened,
+/// are unchanged too.
+fn unseen_unchanged(root: &Path, listing: &Listing, dev: u64, seen: Vec<Vec<bool>>) -> bool {
+    let mut all = vec![false; listing.dirs.len()];
+    for s in seen {
+        all.iter_mut().zip(s).for_each(|(a, b)| *a |= b);
+    }
+    listing
+        .dirs
+        .iter()
+        .zip(all)
+        .filter(|(_, s)| !s)
+        .all(|((rel, stat), _)| {
+            Dir::open(&path_of(root, rel))
+                .and_then(|d| d.stat())
+                .is_ok_and(|now| now == (*stat, dev))
+        })
 }
 
 /// Stats the files of one run of paths, checking each listed directory
@@ -148,11 +207,36 @@ struct Checker<'a> {
     open: OpenDirs<Option<Dir>>,
 }
 
-impl Checker<'_> {
+impl<'a> Checker<'a> {
+    fn new(root: &'a Path, listing: &'a Listing, dev: u64) -> Checker<'a> {
+        Checker {
+            root,
+            dirs: &listing.dirs,
+            dev,
+            seen: vec![false; listing.dirs.len()],
+            open: OpenDirs::new(),
+        }
+    }
+
     fn entry(&mut self, rel: Box<str>) -> Option<Entry> {
-        let (parent, name) = rel.rsplit_once('/').unwrap_or(("", &rel));
+        let (stat, link) = match self.lstat(&rel)? {
+            (_, Kind::Dir) => return None,
+            (stat, Kind::Symlink) => (stat, Some(std::fs::read_link(path_of(self.root, &rel)).ok()?)),
+            (stat, Kind::Other) => (stat, None),
+        };
+        Some(Entry {
+            rel,
+            stat,
+            link: link.map(PathBuf::into_boxed_path),
+        })
+    }
+
+    /// The stat and kind of the file at `rel`, relative to its directory
+    /// (opened only if the walk read it, and then only if unchanged);
+    /// `None` if it is gone or its directory changed.
+    fn lstat(&mut self, rel: &str) -> Option<(Stat, Kind)> {
+        let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel));
         let (root, dirs, dev, seen) = (self.root, self.dirs, self.dev, &mut self.seen);
-        // Opened only if the walk read it, and then only if unchanged.
         let dir = self.open.enter(parent, || {
             match dirs.binary_search_by(|(d, _)| d.as_str().cmp(parent)) {
                 Ok(i) => {
@@ -167,29 +251,18 @@ impl Checker<'_> {
                 Err(_) => Some(None),
             }
         })?;
-        let name = key_path(name);
-        let (stat, link) = match dir {
-            Some(dir) => match dir.lstat(name.as_os_str()).ok()? {
-                (_, Kind::Dir) => return None,
-                (stat, Kind::Symlink) => (stat, Some(dir.read_link(name.as_os_str()).ok()?)),
-                (stat, Kind::Other) => (stat, None),
-            },
+        match dir {
+            Some(dir) => dir.lstat(key_path(name).as_os_str()).ok(),
             None => {
-                let path = path_of(self.root, &rel);
-                let m = std::fs::symlink_metadata(&path).ok()?;
-                let link = match m.file_type() {
-                    t if t.is_dir() => return None,
-                    t if t.is_symlink() => Some(std::fs::read_link(&path).ok()?),
-                    _ => None,
+                let m = std::fs::symlink_metadata(path_of(root, rel)).ok()?;
+                let kind = match m.file_type() {
+                    t if t.is_dir() => Kind::Dir,
+                    t if t.is_symlink() => Kind::Symlink,
+                    _ => Kind::Other,
                 };
-                (Stat::of(&m), link)
+                Some((Stat::of(&m), kind))
             }
-        };
-        Some(Entry {
-            rel,
-            stat,
-            link: link.map(PathBuf::into_boxed_path),
-        })
+        }
     }
 }
 
@@ -419,7 +492,66 @@ mod tests {
         assert!(found.len() >= PARALLEL_MIN);
         let taken = again(t.path(), &pats, &listing, &found).unwrap();
         assert!(same(&taken, &found));
+        let (table, inputs) = cached(&found);
+        assert!(unchanged(t.path(), &pats, &listing, &table, &inputs));
+        // The last file, on the last thread, edited in place.
+        write(t.path(), &found.last().unwrap().rel, "edited");
+        assert!(!unchanged(t.path(), &pats, &listing, &table, &inputs));
         write(t.path(), "src/d19/late", "");
         assert!(again(t.path(), &pats, &listing, &found).is_none());
+    }
+
+    /// The stat cache and cached inputs of a record of `found`.
+    fn cached(found: &[Entry]) -> (StatCache, Vec<(usize, bool)>) {
+        let entry = |e: &Entry| crate::hashing::FileEntry {
+            stat: e.stat,
+            hash: [0; 32],
+        };
+        let table = StatCache::from_entries(found.iter().map(|e| (e.rel.to_string(), entry(e))));
+        let exec = |e: &Entry| e.link.is_none() && e.stat.executable();
+        (table, found.iter().map(exec).enumerate().collect())
+    }
+
+    #[test]
+    fn the_record_holds_only_while_every_input_has_its_cached_stat() {
+        let pats = patterns();
+        let t = project();
+        let Some((found, listing)) = settled(t.path(), &pats) else {
+            return;
+        };
+        let (table, inputs) = cached(&found);
+        assert!(unchanged(t.path(), &pats, &listing, &table, &inputs));
+        let mut flipped = inputs.clone();
+        flipped[0].1 = !flipped[0].1;
+        assert!(
+            !unchanged(t.path(), &pats, &listing, &table, &flipped),
+            "another executable bit"
+        );
+        assert!(
+            !unchanged(t.path(), &["src/**".into()], &listing, &table, &inputs),
+            "other patterns"
+        );
+        type Change = fn(&Path);
+        let changes: [(&str, Change); 4] = [
+            ("edited", |r| write(r, "src/sub/b.txt", "edited")),
+            ("touched", |r| {
+                let f = std::fs::File::options().write(true).open(r.join("src/a.txt")).unwrap();
+                f.set_modified(std::time::SystemTime::UNIX_EPOCH).unwrap();
+            }),
+            ("a file added", |r| write(r, "src/deep/new.txt", "")),
+            ("an empty directory removed", |r| {
+                std::fs::remove_dir(r.join("src/empty")).unwrap()
+            }),
+        ];
+        for (what, change) in changes {
+            let t = project();
+            let (found, listing) = settled(t.path(), &pats).unwrap();
+            let (table, inputs) = cached(&found);
+            change(t.path());
+            assert!(
+                !unchanged(t.path(), &pats, &listing, &table, &inputs),
+                "{what}: not seen"
+            );
+        }
     }
 }

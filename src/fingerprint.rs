@@ -95,9 +95,8 @@ fn path_order(inputs: &[Entry]) -> Option<Vec<usize>> {
     Some(order)
 }
 
-/// Computes the fingerprint, and its parts without the input files.
-pub fn compute(ing: &Ingredients) -> (Digest, Parts) {
-    assert_eq!(ing.inputs.len(), ing.digests.len(), "one digest per input");
+/// The parts of the fingerprint but the input files.
+pub fn base_parts(ing: &Ingredients) -> Parts {
     let mut env: Vec<(String, Digest)> = ing
         .env
         .iter()
@@ -111,14 +110,24 @@ pub fn compute(ing: &Ingredients) -> (Digest, Parts) {
         .iter()
         .filter_map(|(n, v)| v.map(|v| (n.to_string(), digest_of([n.as_bytes(), v.as_bytes()]))))
         .collect();
-    let parts = Parts {
+    Parts {
         action: digest_of(ing.action.iter().map(|s| s.as_bytes())),
         env,
         vars,
         dir: digest_of([ing.dir.as_bytes()]),
         deps,
         inputs: Vec::new(),
-    };
+    }
+}
+
+/// Computes the fingerprint, and its parts without the input files.
+///
+/// A record's fingerprint is so a function of its parts alone:
+/// [`crate::dir_stamps::unchanged`] relies on it (change both with
+/// `STATE_VERSION`).
+pub fn compute(ing: &Ingredients) -> (Digest, Parts) {
+    assert_eq!(ing.inputs.len(), ing.digests.len(), "one digest per input");
+    let parts = base_parts(ing);
     let mut f = Fields::new();
     f.field(FORMAT_VERSION.as_bytes());
     f.field(&parts.action);

@@ -118,6 +118,9 @@ struct Prepared {
     fresh: Vec<(String, FileEntry)>,
     /// How the input files were found, for the record of a run.
     listed: Listed,
+    /// The input files are the record's, unchanged, and not listed here
+    /// (`inputs` and `digests` are empty; see [`dir_stamps::unchanged`]).
+    unchanged: bool,
     exec: Compiled,
     env: Vec<(String, String)>,
     dir: String,
@@ -209,16 +212,29 @@ pub fn judge(ctx: &Context, name: &str, deps: &DepState) -> Judged {
             ..Outcome::not_run(String::new())
         }));
     }
-    let mut p = match prepare(ctx, task, deps) {
+    let failed = |message| Judged::Done(Box::new(Outcome::failed(message, start)));
+    let mut p = match prepare(ctx, task, deps, true) {
         Ok(p) => p,
-        Err(message) => return Judged::Done(Box::new(Outcome::failed(message, start))),
+        Err(message) => return failed(message),
     };
+    let mut files = std::mem::take(&mut p.fresh);
+    let mut reason = decide(ctx, task, deps, &p, &mut files);
+    if p.unchanged && reason != Reason::UpToDate {
+        // It runs after all: its record needs the input files listed.
+        let before = p.fingerprint;
+        p = match prepare(ctx, task, deps, false) {
+            Ok(p) => p,
+            Err(message) => return failed(message),
+        };
+        files.append(&mut p.fresh);
+        if p.fingerprint != before {
+            reason = decide(ctx, task, deps, &p, &mut files);
+        }
+    }
     let info = DepInfo {
         hash: fingerprint::short(&p.fingerprint),
         image: p.exec.image.clone(),
     };
-    let mut files = std::mem::take(&mut p.fresh);
-    let reason = decide(ctx, task, deps, &p, &mut files);
     let base = Outcome {
         status: Status::UpToDate,
         reason: reason.clone(),
@@ -379,7 +395,11 @@ fn task_env(ctx: &Context, task: &Task, r: &Renderer) -> Result<Vec<(String, Str
     Ok(out)
 }
 
-fn prepare(ctx: &Context, task: &Task, deps: &DepState) -> Result<Prepared, String> {
+/// Renders the task and finds and hashes its input files, for its
+/// fingerprint. With `quick`, input files found just as the task's record
+/// saw them are not listed at all: the record's fingerprint stands for
+/// them when nothing else differs.
+fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<Prepared, String> {
     let name = task.name.as_str();
     let fp_r = renderer(ctx, name, &deps.infos, None);
     let fp_env = task_env(ctx, task, &fp_r)?;
@@ -388,21 +408,6 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState) -> Result<Prepared, Stri
         .map_err(|e| e.to_string())?
         .unwrap_or_else(|| ".".into());
     let compiled_fp = action::compile(&ctx.config, task, &fp_r).map_err(|e| e.to_string())?;
-    let mut inputs = Vec::new();
-    let mut found = Vec::new();
-    let mut listed = Listed::Walked(None);
-    if let Some(patterns) = &task.inputs {
-        let mut patterns = fp_r.render_list(patterns).map_err(|e| e.to_string())?;
-        // An image task's Dockerfile is always one of its inputs.
-        if let Some(c) = &compiled_fp.context {
-            patterns.push(c.dockerfile.clone());
-        }
-        (inputs, found, listed) = resolve_inputs(ctx, name, &patterns)?;
-    } else if let Some(c) = &compiled_fp.context {
-        inputs = crate::build_context::files(&ctx.config.root, c).map_err(|e| e.to_string())?;
-    }
-    let (digests, fresh) =
-        hashing::hash_entries_found(&ctx.config.root, &inputs, &ctx.state.files, &found).map_err(|e| e.to_string())?;
     let values: Vec<(String, Option<String>)> = used_vars(task.templates())
         .into_iter()
         .map(|v| {
@@ -415,16 +420,42 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState) -> Result<Prepared, Stri
             (v, value)
         })
         .collect();
-    let ingredients = Ingredients {
+    let mut ingredients = Ingredients {
         action: &compiled_fp.identity,
         env: &fp_env,
         dir: &dir,
-        inputs: &inputs,
-        digests: &digests,
         deps: deps.fingerprints.iter().map(|(n, d)| (n.as_str(), *d)).collect(),
         vars: values.iter().map(|(n, v)| (n.as_str(), v.as_deref())).collect(),
+        ..Ingredients::default()
     };
-    let (fingerprint, base) = fingerprint::compute(&ingredients);
+    let mut inputs = Vec::new();
+    let mut found = Vec::new();
+    let mut listed = Listed::Walked(None);
+    let mut unchanged = None;
+    if let Some(patterns) = &task.inputs {
+        let mut patterns = fp_r.render_list(patterns).map_err(|e| e.to_string())?;
+        // An image task's Dockerfile is always one of its inputs.
+        if let Some(c) = &compiled_fp.context {
+            patterns.push(c.dockerfile.clone());
+        }
+        let record = ctx.state.tasks.get(name).filter(|_| quick);
+        unchanged = record.filter(|r| unchanged_since(ctx, r, &patterns, &ingredients));
+        if unchanged.is_none() {
+            (inputs, found, listed) = resolve_inputs(ctx, name, &patterns)?;
+        } else {
+            listed = Listed::Kept;
+        }
+    } else if let Some(c) = &compiled_fp.context {
+        inputs = crate::build_context::files(&ctx.config.root, c).map_err(|e| e.to_string())?;
+    }
+    let (digests, fresh) =
+        hashing::hash_entries_found(&ctx.config.root, &inputs, &ctx.state.files, &found).map_err(|e| e.to_string())?;
+    ingredients.inputs = &inputs;
+    ingredients.digests = &digests;
+    let (fingerprint, base) = match unchanged {
+        Some(record) => (record.fingerprint, fingerprint::base_parts(&ingredients)),
+        None => fingerprint::compute(&ingredients),
+    };
     let (exec, env, dir) = if renders_alike(ctx, task) {
         mask_secret_env(ctx, task, &fp_r);
         (compiled_fp, fp_env, dir)
@@ -448,10 +479,24 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState) -> Result<Prepared, Stri
         parts: Default::default(),
         fresh,
         listed,
+        unchanged: unchanged.is_some(),
         exec,
         env,
         dir,
     })
+}
+
+/// Whether `record` holds for the task now, its input files unread and
+/// unlisted: every part of the fingerprint but the input files is the
+/// same, and the files are just as the record saw them.
+fn unchanged_since(ctx: &Context, record: &TaskRecord, patterns: &[String], ingredients: &Ingredients) -> bool {
+    let (Some(listing), Some((table, inputs))) = (&record.listing, record.parts.cached_inputs()) else {
+        return false;
+    };
+    let (now, then) = (fingerprint::base_parts(ingredients), record.parts.base());
+    // `vars` only explain a change; their values are in the action.
+    (now.action, &now.env, now.dir, &now.deps) == (then.action, &then.env, then.dir, &then.deps)
+        && dir_stamps::unchanged(&ctx.config.root, patterns, listing, table, &inputs)
 }
 
 /// Input files, what hashing them on the walk gave, how they were found.

@@ -339,6 +339,22 @@ pub(crate) fn input_paths(raw: &[u8], table: &StatCache) -> Result<Vec<Box<str>>
     Ok(out)
 }
 
+/// The cache entry and executable bit of each input `raw` holds, in
+/// order, when every one refers to a cache entry (whose hash is then its
+/// digest); `None` when one is inline.
+pub(crate) fn cached_inputs(raw: &[u8]) -> Option<Vec<(usize, bool)>> {
+    let mut out = Vec::with_capacity(input_count(raw).ok()?.min(1 << 20));
+    each_input(raw, |input, exec| match input {
+        Input::Cached(i) => {
+            out.push((i, exec));
+            Ok(())
+        }
+        Input::Inline(..) => Err(String::new()),
+    })
+    .ok()?;
+    Some(out)
+}
+
 /// Marks the cache entries `raw` (inputs encoded against `table`) uses.
 pub(crate) fn mark_inputs(raw: &[u8], table: &StatCache, live: &mut [bool]) -> Result<(), String> {
     let mut cur = table.cursor();

@@ -105,6 +105,14 @@ impl LazyParts {
         }
     }
 
+    /// The stat cache and, for each input in path order, its entry there
+    /// and its executable bit: when every input refers to an entry (see
+    /// [`crate::dir_stamps::unchanged`]).
+    pub fn cached_inputs(&self) -> Option<(&StatCache, Vec<(usize, bool)>)> {
+        let (table, range) = self.raw()?;
+        Some((table, codec::cached_inputs(&table.bytes()[range])?))
+    }
+
     /// The still-encoded inputs and the cache they refer to.
     pub(crate) fn raw(&self) -> Option<(&StatCache, Range<usize>)> {
         match (&self.encoded, self.parts.get()) {

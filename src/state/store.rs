@@ -401,6 +401,34 @@ mod tests {
     }
 
     #[test]
+    fn cached_inputs_name_their_entries_unless_one_is_inline() {
+        let (_dir, store) = store();
+        let inputs: Vec<_> = (0..50).map(|i| (path(i), digest(i as u64), i % 3 == 0)).collect();
+        let mut update = Update::default();
+        update.set.insert("all".into(), record(1, inputs[8..].to_vec()));
+        update.set.insert("one changed".into(), record(2, inputs.clone()));
+        update.files = (0..50).map(|i| (path(i), fe(i as u64))).collect();
+        store.commit(update).unwrap();
+        // Another hash for a file only `one changed` reads: its input goes
+        // inline, as it no longer is what the cache holds.
+        let mut again = Update::default();
+        again.files.push((path(7), fe(777)));
+        store.commit(again).unwrap();
+        let state = load(&store);
+        assert!(state.tasks["one changed"].parts.cached_inputs().is_none());
+        let (table, cached) = state.tasks["all"].parts.cached_inputs().unwrap();
+        let mut want = inputs[8..].to_vec();
+        want.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(cached.len(), want.len());
+        let mut cur = table.cursor();
+        for ((i, exec), (path, digest, x)) in cached.into_iter().zip(&want) {
+            assert!(cur.goto(i));
+            let found = (cur.path(), table.hash(i), exec);
+            assert_eq!(found, (path.as_bytes(), Some(*digest), *x), "entry {i}");
+        }
+    }
+
+    #[test]
     fn round_trips_records_and_cache() {
         let (_dir, store) = store();
         let inputs: Vec<_> = (0..300).map(|i| (path(i), digest(i as u64), i % 3 == 0)).collect();

@@ -129,6 +129,7 @@ fn changes_under_settled_directories_are_seen() {
 [tasks.build]
 inputs = ["src/**", "*.cfg", "!src/skip/**"]
 run = "find src *.cfg | sort > listing.txt"
+outputs = ["listing.txt"]
 "#;
     // What changes, what `--explain` then names, how to make the change.
     type Change = (&'static str, &'static str, fn(&Project));
@@ -163,6 +164,15 @@ run = "find src *.cfg | sort > listing.txt"
                 p.write("src/sub/b.txt/inner.txt", "i\n");
             },
         ),
+        ("a file made executable", "modified `src/sub/b.txt`", |p| {
+            p.chmod("src/sub/b.txt", 0o755)
+        }),
+        ("the command changed", "command changed", |p| {
+            p.write("montage.toml", &TASK.replace("| sort", "| sort -r"))
+        }),
+        ("an output deleted", "output `listing.txt` missing", |p| {
+            p.remove("listing.txt")
+        }),
     ];
     let projects: Vec<Project> = changes
         .iter()
@@ -191,6 +201,10 @@ run = "find src *.cfg | sort > listing.txt"
         assert!(out.stderr.contains(why), "{what}: expected `{why}`\n{out}");
         p.run(&["build"]).success().assert_up_to_date("build");
     }
+    // Touched without a change: read again, and still up to date.
+    let p = &projects[0];
+    p.set_mtime("src/a.txt", SystemTime::now());
+    p.run(&["build"]).success().assert_up_to_date("build");
 }
 
 #[cfg(unix)]
