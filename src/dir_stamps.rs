@@ -116,48 +116,102 @@ pub fn files(
     unseen_unchanged(root, listing, dev, seen).then_some(entries)
 }
 
-/// Whether the input files of a record are just as it saw them, decoding
-/// none of their paths: the listing holds, and each input (`inputs`: its
-/// entry in `table`, which its record's digest is the hash of, and its
-/// executable bit) still has that entry's stat and that bit. Then the
-/// record's input parts are the ones a full check would compute.
-pub fn unchanged(
+/// What [`check`] found of a record's input files.
+#[derive(Debug)]
+pub enum Checked {
+    /// Just as the record saw them: its input parts are the ones a full
+    /// check would compute.
+    Unchanged,
+    /// The same files, some with another stat: each one, stat'ed now.
+    Restated(Vec<Entry>),
+    /// Maybe other files (the listing does not hold): walk.
+    Walk,
+}
+
+/// Checks a record's input files without decoding their paths unless one
+/// changed: the listing must hold, and each input (`inputs`: its entry in
+/// `table`, which its recorded digest is the hash of, and its executable
+/// bit) is unchanged while it has that entry's stat and that bit.
+pub fn check(
     root: &Path,
     patterns: &[String],
     listing: &Listing,
     table: &StatCache,
     inputs: &[(usize, bool)],
-) -> bool {
+) -> Checked {
     let Some(dev) = holds(root, patterns, listing) else {
-        return false;
+        return Checked::Walk;
     };
     let root = crate::inputs::short_root(root);
-    let check = |part: &[(usize, bool)]| {
+    // The directories each part opened, and the inputs it found changed
+    // (index into `inputs`, stat now).
+    let check = |first: usize, part: &[(usize, bool)]| {
         let mut c = Checker::new(root, listing, dev);
         let mut cur = table.cursor();
-        for &(i, exec) in part {
+        let mut changed = Vec::new();
+        for (k, &(i, exec)) in part.iter().enumerate() {
             let cached = table.record(i)?.stat;
             let rel = cur.goto(i).then(|| std::str::from_utf8(cur.path()).ok()).flatten()?;
             let (stat, kind) = c.lstat(rel)?;
-            if stat != cached || exec != (kind == Kind::Other && stat.executable()) {
+            if kind == Kind::Dir {
                 return None;
             }
+            if stat != cached || exec != (kind == Kind::Other && stat.executable()) {
+                changed.push((first + k, stat));
+            }
         }
-        Some(c.seen)
+        Some((c.seen, changed))
     };
     let threads = threads_for(inputs.len());
-    let seen = if threads < 2 {
-        check(inputs).map(|s| vec![s])
+    let parts: Option<Vec<_>> = if threads < 2 {
+        check(0, inputs).map(|p| vec![p])
     } else {
+        let chunk = inputs.len().div_ceil(threads);
         std::thread::scope(|s| {
             let handles: Vec<_> = inputs
-                .chunks(inputs.len().div_ceil(threads))
-                .map(|part| s.spawn(move || check(part)))
+                .chunks(chunk)
+                .enumerate()
+                .map(|(n, part)| s.spawn(move || check(n * chunk, part)))
                 .collect();
             handles.into_iter().map(|h| h.join().ok().flatten()).collect()
         })
     };
-    seen.is_some_and(|seen| unseen_unchanged(root, listing, dev, seen))
+    let Some((seen, changed)): Option<(Vec<_>, Vec<_>)> = parts.map(|p| p.into_iter().unzip()) else {
+        return Checked::Walk;
+    };
+    if !unseen_unchanged(root, listing, dev, seen) {
+        return Checked::Walk;
+    }
+    let changed: Vec<(usize, Stat)> = changed.into_iter().flatten().collect();
+    if changed.is_empty() {
+        return Checked::Unchanged;
+    }
+    restated(root, table, inputs, &changed).map_or(Checked::Walk, Checked::Restated)
+}
+
+/// The entries of `inputs`: the stat in `changed` (by index, in order)
+/// where there is one, the cached stat where not.
+fn restated(root: &Path, table: &StatCache, inputs: &[(usize, bool)], changed: &[(usize, Stat)]) -> Option<Vec<Entry>> {
+    let mut changed = changed.iter().peekable();
+    let mut cur = table.cursor();
+    let mut out = Vec::with_capacity(inputs.len());
+    for (k, &(i, _)) in inputs.iter().enumerate() {
+        let stat = match changed.next_if(|(c, _)| *c == k) {
+            Some((_, stat)) => *stat,
+            None => table.record(i)?.stat,
+        };
+        let rel: Box<str> = cur
+            .goto(i)
+            .then(|| std::str::from_utf8(cur.path()).ok())
+            .flatten()?
+            .into();
+        let link = match Kind::of_mode(stat.mode) {
+            Kind::Symlink => Some(std::fs::read_link(path_of(root, &rel)).ok()?.into_boxed_path()),
+            _ => None,
+        };
+        out.push(Entry { rel, stat, link });
+    }
+    Some(out)
 }
 
 /// The root's device if `listing` was made for `patterns` and directory
@@ -493,10 +547,11 @@ mod tests {
         let taken = again(t.path(), &pats, &listing, &found).unwrap();
         assert!(same(&taken, &found));
         let (table, inputs) = cached(&found);
-        assert!(unchanged(t.path(), &pats, &listing, &table, &inputs));
+        let checked = check(t.path(), &pats, &listing, &table, &inputs);
+        assert!(matches!(checked, Checked::Unchanged), "{checked:?}");
         // The last file, on the last thread, edited in place.
         write(t.path(), &found.last().unwrap().rel, "edited");
-        assert!(!unchanged(t.path(), &pats, &listing, &table, &inputs));
+        restated_as_walked(t.path(), &pats, check(t.path(), &pats, &listing, &table, &inputs));
         write(t.path(), "src/d19/late", "");
         assert!(again(t.path(), &pats, &listing, &found).is_none());
     }
@@ -512,46 +567,65 @@ mod tests {
         (table, found.iter().map(exec).enumerate().collect())
     }
 
+    /// `checked` is the files a walk finds now, with their stats.
+    fn restated_as_walked(root: &Path, pats: &[String], checked: Checked) {
+        let Checked::Restated(entries) = checked else {
+            panic!("not restated: {checked:?}");
+        };
+        let walked = resolve(root, pats, false).unwrap().files;
+        assert!(same(&entries, &walked), "{entries:?}\n{walked:?}");
+    }
+
     #[test]
-    fn the_record_holds_only_while_every_input_has_its_cached_stat() {
+    fn a_record_is_unchanged_only_while_every_input_has_its_cached_stat() {
         let pats = patterns();
         let t = project();
         let Some((found, listing)) = settled(t.path(), &pats) else {
             return;
         };
         let (table, inputs) = cached(&found);
-        assert!(unchanged(t.path(), &pats, &listing, &table, &inputs));
+        let checked = check(t.path(), &pats, &listing, &table, &inputs);
+        assert!(matches!(checked, Checked::Unchanged), "{checked:?}");
         let mut flipped = inputs.clone();
         flipped[0].1 = !flipped[0].1;
-        assert!(
-            !unchanged(t.path(), &pats, &listing, &table, &flipped),
-            "another executable bit"
-        );
-        assert!(
-            !unchanged(t.path(), &["src/**".into()], &listing, &table, &inputs),
-            "other patterns"
-        );
+        restated_as_walked(t.path(), &pats, check(t.path(), &pats, &listing, &table, &flipped));
+        let other = check(t.path(), &["src/**".into()], &listing, &table, &inputs);
+        assert!(matches!(other, Checked::Walk), "other patterns: {other:?}");
         type Change = fn(&Path);
-        let changes: [(&str, Change); 4] = [
+        let restated: [(&str, Change); 3] = [
             ("edited", |r| write(r, "src/sub/b.txt", "edited")),
             ("touched", |r| {
                 let f = std::fs::File::options().write(true).open(r.join("src/a.txt")).unwrap();
                 f.set_modified(std::time::SystemTime::UNIX_EPOCH).unwrap();
             }),
+            ("made executable", |r| {
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    let p = std::fs::Permissions::from_mode(0o755);
+                    std::fs::set_permissions(r.join("main.cfg"), p).unwrap();
+                }
+                #[cfg(not(unix))]
+                write(r, "main.cfg", "edited");
+            }),
+        ];
+        let walk: [(&str, Change); 2] = [
             ("a file added", |r| write(r, "src/deep/new.txt", "")),
             ("an empty directory removed", |r| {
                 std::fs::remove_dir(r.join("src/empty")).unwrap()
             }),
         ];
-        for (what, change) in changes {
+        for (n, (what, change)) in restated.iter().chain(&walk).enumerate() {
             let t = project();
             let (found, listing) = settled(t.path(), &pats).unwrap();
             let (table, inputs) = cached(&found);
             change(t.path());
-            assert!(
-                !unchanged(t.path(), &pats, &listing, &table, &inputs),
-                "{what}: not seen"
-            );
+            let checked = check(t.path(), &pats, &listing, &table, &inputs);
+            if n < restated.len() {
+                restated_as_walked(t.path(), &pats, checked);
+            } else {
+                assert!(matches!(checked, Checked::Walk), "{what}: {checked:?}");
+            }
         }
     }
 }

@@ -21,6 +21,17 @@ pub(crate) enum Kind {
     Other,
 }
 
+impl Kind {
+    /// The kind a stat's `st_mode` gives (its POSIX file type bits).
+    pub(crate) fn of_mode(mode: u32) -> Kind {
+        match mode & 0o170_000 {
+            0o040_000 => Kind::Dir,
+            0o120_000 => Kind::Symlink,
+            _ => Kind::Other,
+        }
+    }
+}
+
 /// An open directory.
 #[derive(Debug)]
 pub(crate) struct Dir {
@@ -116,18 +127,11 @@ impl Dir {
     }
 
     /// `lstat` of the entry `name`.
-    // `mode_t` is `u32` on Linux, `u16` on macOS.
-    #[allow(clippy::unnecessary_cast)]
     pub(crate) fn lstat(&self, name: &OsStr) -> io::Result<(Stat, Kind)> {
         #[cfg(unix)]
         {
             let stat = crate::inputs::stat_at(&self.file, name)?;
-            let kind = match stat.mode & nix::libc::S_IFMT as u32 {
-                m if m == nix::libc::S_IFDIR as u32 => Kind::Dir,
-                m if m == nix::libc::S_IFLNK as u32 => Kind::Symlink,
-                _ => Kind::Other,
-            };
-            Ok((stat, kind))
+            Ok((stat, Kind::of_mode(stat.mode)))
         }
         #[cfg(not(unix))]
         {

@@ -13,7 +13,7 @@ use crate::action::{self, Compiled, Step};
 use crate::cache::Cache;
 use crate::config::template::{Part, Ref, Template};
 use crate::config::{Action, Task};
-use crate::dir_stamps::{self, Listing};
+use crate::dir_stamps::{self, Checked, Listing};
 use crate::explain::{self, Reason};
 use crate::fingerprint::{self, Ingredients};
 use crate::hashing::{self, Digest, FileEntry};
@@ -439,11 +439,11 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
             patterns.push(c.dockerfile.clone());
         }
         let record = ctx.state.tasks.get(name).filter(|_| quick);
-        unchanged = record.filter(|r| unchanged_since(ctx, r, &patterns, &ingredients));
-        if unchanged.is_none() {
-            (inputs, found, listed) = resolve_inputs(ctx, name, &patterns)?;
-        } else {
-            listed = Listed::Kept;
+        match record.and_then(|r| check_record(ctx, r, &patterns, &ingredients)) {
+            Some(Checked::Unchanged) => (unchanged, listed) = (record, Listed::Kept),
+            Some(Checked::Restated(entries)) => (inputs, listed) = (entries, Listed::Kept),
+            Some(Checked::Walk) => (inputs, found, listed) = resolve_inputs(ctx, name, &patterns, false)?,
+            None => (inputs, found, listed) = resolve_inputs(ctx, name, &patterns, true)?,
         }
     } else if let Some(c) = &compiled_fp.context {
         inputs = crate::build_context::files(&ctx.config.root, c).map_err(|e| e.to_string())?;
@@ -486,17 +486,18 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
     })
 }
 
-/// Whether `record` holds for the task now, its input files unread and
-/// unlisted: every part of the fingerprint but the input files is the
-/// same, and the files are just as the record saw them.
-fn unchanged_since(ctx: &Context, record: &TaskRecord, patterns: &[String], ingredients: &Ingredients) -> bool {
-    let (Some(listing), Some((table, inputs))) = (&record.listing, record.parts.cached_inputs()) else {
-        return false;
-    };
+/// The task's input files checked against `record` without listing them
+/// (see [`dir_stamps::check`]): when every part of the fingerprint but
+/// the input files is the same, and the record can be checked so.
+fn check_record(ctx: &Context, record: &TaskRecord, patterns: &[String], ingredients: &Ingredients) -> Option<Checked> {
+    let listing = record.listing.as_ref()?;
     let (now, then) = (fingerprint::base_parts(ingredients), record.parts.base());
     // `vars` only explain a change; their values are in the action.
-    (now.action, &now.env, now.dir, &now.deps) == (then.action, &then.env, then.dir, &then.deps)
-        && dir_stamps::unchanged(&ctx.config.root, patterns, listing, table, &inputs)
+    if (now.action, &now.env, now.dir, &now.deps) != (then.action, &then.env, then.dir, &then.deps) {
+        return None;
+    }
+    let (table, inputs) = record.parts.cached_inputs()?;
+    Some(dir_stamps::check(&ctx.config.root, patterns, listing, table, &inputs))
 }
 
 /// Input files, what hashing them on the walk gave, how they were found.
@@ -514,10 +515,11 @@ enum Listed {
 /// The task's input files for `patterns`: from its record's listing when
 /// no directory read for it changed (no walk), else walked (and, with
 /// nothing cached, hashed as they are found). Also what its record should
-/// keep to skip the walk next time.
-fn resolve_inputs(ctx: &Context, name: &str, patterns: &[String]) -> Result<Resolved, String> {
+/// keep to skip the walk next time. Without `try_listing` (the listing is
+/// known not to hold), always walked.
+fn resolve_inputs(ctx: &Context, name: &str, patterns: &[String], try_listing: bool) -> Result<Resolved, String> {
     let root = &ctx.config.root;
-    let record = ctx.state.tasks.get(name);
+    let record = ctx.state.tasks.get(name).filter(|_| try_listing);
     let known = record.and_then(|r| dir_stamps::files(root, patterns, r.listing.as_ref()?, || r.parts.input_paths()));
     if let Some(files) = known {
         return Ok((files, Vec::new(), Listed::Kept));

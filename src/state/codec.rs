@@ -371,10 +371,13 @@ pub(crate) fn mark_inputs(raw: &[u8], table: &StatCache, live: &mut [bool]) -> R
 }
 
 /// Re-encodes inputs from table `old` against table `new`, where `map`
-/// gives each live entry of `old` its index in `new`.
+/// gives each live entry of `old` its index in `new`. An inline input
+/// (hashed too soon after a change to be cached then) refers to its entry
+/// in `new` once that entry has its hash.
 fn reencode_inputs(out: &mut Vec<u8>, raw: &[u8], old: &StatCache, map: &[u32], new: &StatCache) {
     let mut items = Vec::new();
     let mut cur = old.cursor();
+    let mut seek = new.cursor();
     let ok = each_input(raw, |input, exec| {
         match input {
             Input::Cached(i) => {
@@ -389,7 +392,10 @@ fn reencode_inputs(out: &mut Vec<u8>, raw: &[u8], old: &StatCache, map: &[u32], 
                     }
                 }
             }
-            Input::Inline(p, d) => items.push((Err((p.to_vec(), d)), exec)),
+            Input::Inline(p, d) => match seek.seek(p) {
+                Some(j) if new.hash(j) == Some(d) => items.push((Ok(j), exec)),
+                _ => items.push((Err((p.to_vec(), d)), exec)),
+            },
         }
         Ok(())
     });

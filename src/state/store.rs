@@ -416,6 +416,17 @@ mod tests {
         store.commit(again).unwrap();
         let state = load(&store);
         assert!(state.tasks["one changed"].parts.cached_inputs().is_none());
+        // Its content back, cached once more: the input refers to it again.
+        let mut back = Update::default();
+        back.files.push((path(7), fe(7)));
+        store.commit(back).unwrap();
+        let back = load(&store);
+        let (_, cached) = back.tasks["one changed"]
+            .parts
+            .cached_inputs()
+            .expect("no input inline");
+        assert_eq!(cached.len(), 50);
+        assert_eq!(back.tasks["one changed"], state.tasks["one changed"]);
         let (table, cached) = state.tasks["all"].parts.cached_inputs().unwrap();
         let mut want = inputs[8..].to_vec();
         want.sort_by(|a, b| a.0.cmp(&b.0));
