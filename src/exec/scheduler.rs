@@ -540,7 +540,7 @@ fn commit(ctx: &Context, done: &mut HashMap<String, Outcome>) {
         }
         update.files.append(&mut o.files);
     }
-    if let Err(e) = ctx.store.commit(update) {
+    if let Err(e) = ctx.store.commit(&ctx.state, update) {
         ctx.reporter.error(&format!(
             "could not save state in `{}`: {e}\nthe tasks' own work is kept; they will run again next time",
             ctx.store.dir().display()

@@ -29,7 +29,7 @@ use crate::dir_stamps::Listing;
 use crate::hashing::Digest;
 
 pub(crate) const MAGIC: &[u8; 8] = b"MTRSTATE";
-const HEADER: usize = 8 + 4 + 32;
+pub(crate) const HEADER: usize = 8 + 4 + 32;
 
 /// Bounds-checked reading; every malformed input is an `Err`, never a panic.
 pub(crate) struct Reader<'a> {
@@ -183,7 +183,8 @@ pub(crate) fn decode(bytes: Arc<Vec<u8>>) -> Result<State, String> {
     if !r.done() {
         return Err(bad("trailing bytes".into()));
     }
-    Ok(State { tasks, files })
+    let checksum = bytes[12..HEADER].try_into().ok();
+    Ok(State { tasks, files, checksum })
 }
 
 /// A state file ready to write: header and stat cache, then the tasks.

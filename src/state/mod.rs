@@ -25,6 +25,9 @@ pub const STATE_VERSION: u32 = 3;
 pub struct State {
     pub tasks: HashMap<String, TaskRecord>,
     pub files: StatCache,
+    /// The checksum of the file it was read from: while the file has it,
+    /// a commit merges into this state instead of reading it again.
+    pub(crate) checksum: Option<Digest>,
 }
 
 /// The last successful run of a task: its fingerprint and what went into

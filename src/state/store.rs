@@ -4,7 +4,7 @@
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -116,7 +116,9 @@ impl Store {
     ///
     /// A task this process began (see [`begin`](Self::begin)) that the
     /// update does not record as a success loses its old record too.
-    pub fn commit(&self, mut update: Update) -> std::io::Result<()> {
+    /// `loaded` is the state this process read: merged into unless the
+    /// file changed since (it is then read again).
+    pub fn commit(&self, loaded: &State, mut update: Update) -> std::io::Result<()> {
         let unrecorded: Vec<String> = self
             .journal
             .begun()
@@ -137,7 +139,17 @@ impl Store {
         lock.lock()?;
         let dead = journal::dead(&self.dir);
         self.remove_stale_temp_files();
-        let (state, _) = self.load();
+        let state = match self.checksum() {
+            Some(now) if loaded.checksum == Some(now) => {
+                let mut state = loaded.clone();
+                // Tasks of a process that died since it was read.
+                for task in dead.iter().flat_map(|d| &d.tasks) {
+                    state.tasks.remove(task);
+                }
+                state
+            }
+            _ => self.load().0,
+        };
         let encoded = merge(state, update);
         let result = self.write_atomic(&[&encoded.head, &encoded.tasks]);
         if result.is_ok() {
@@ -149,6 +161,13 @@ impl Store {
         }
         let _ = lock.unlock();
         result
+    }
+
+    /// The checksum in the state file's header, read alone.
+    fn checksum(&self) -> Option<Digest> {
+        let mut head = [0u8; codec::HEADER];
+        File::open(self.path()).ok()?.read_exact(&mut head).ok()?;
+        head[12..].try_into().ok()
     }
 
     /// Temporary state files of processes killed while writing one (only
@@ -203,7 +222,9 @@ impl Store {
 /// holding the update's entries plus the old ones some task still reads or
 /// writes.
 fn merge(state: State, update: Update) -> codec::Encoded {
-    let State { mut tasks, files: old } = state;
+    let State {
+        mut tasks, files: old, ..
+    } = state;
     for name in &update.remove {
         tasks.remove(name);
     }
@@ -344,12 +365,12 @@ mod tests {
         for t in ["a", "b", "c"] {
             update.set.insert(t.into(), record(1, Vec::new()));
         }
-        store.commit(update).unwrap();
+        store.commit(&State::default(), update).unwrap();
         // `-B a b c`: `a` begins and ends unrecorded (say its job failed
         // before an outcome), the run stops before `b` and `c` start.
         store.expect(["a", "b", "c"].map(String::from));
         store.begin("a");
-        store.commit(Update::default()).unwrap();
+        store.commit(&State::default(), Update::default()).unwrap();
         let state = load(&store);
         let mut kept: Vec<&String> = state.tasks.keys().collect();
         kept.sort();
@@ -387,17 +408,40 @@ mod tests {
                 ..record(2, Vec::new())
             },
         );
-        store.commit(first).unwrap();
+        store.commit(&State::default(), first).unwrap();
         assert_eq!(load(&store).tasks["b"].listing, Some(listing(1)));
         let mut second = Update::default();
         second.listings.insert("a".into(), ([1; 32], listing(2)));
         // Judged against a record another process has replaced since.
         second.listings.insert("b".into(), ([9; 32], listing(3)));
-        store.commit(second).unwrap();
+        store.commit(&State::default(), second).unwrap();
         let state = load(&store);
         assert_eq!(state.tasks["a"].listing, Some(listing(2)));
         assert_eq!(state.tasks["a"].parts.inputs, vec![(path(1), digest(1), false)]);
         assert_eq!(state.tasks["b"].listing, Some(listing(1)));
+    }
+
+    #[test]
+    fn a_commit_merges_into_the_state_read_unless_the_file_changed_since() {
+        let (_dir, store) = store();
+        let update = |name: &str, fp: u8| {
+            let mut u = Update::default();
+            u.set.insert(name.into(), record(fp, Vec::new()));
+            u
+        };
+        store.commit(&State::default(), update("a", 1)).unwrap();
+        let read = load(&store);
+        // Another process records `b` after this one read the file.
+        store.commit(&load(&store), update("b", 2)).unwrap();
+        store.commit(&read, update("c", 3)).unwrap();
+        let mut names: Vec<String> = load(&store).tasks.into_keys().collect();
+        names.sort();
+        assert_eq!(names, ["a", "b", "c"]);
+        // Unchanged since: what was read is not read again.
+        let mut read = load(&store);
+        read.tasks.insert("only read".into(), record(4, Vec::new()));
+        store.commit(&read, update("d", 5)).unwrap();
+        assert!(load(&store).tasks.contains_key("only read"));
     }
 
     #[test]
@@ -408,18 +452,18 @@ mod tests {
         update.set.insert("all".into(), record(1, inputs[8..].to_vec()));
         update.set.insert("one changed".into(), record(2, inputs.clone()));
         update.files = (0..50).map(|i| (path(i), fe(i as u64))).collect();
-        store.commit(update).unwrap();
+        store.commit(&State::default(), update).unwrap();
         // Another hash for a file only `one changed` reads: its input goes
         // inline, as it no longer is what the cache holds.
         let mut again = Update::default();
         again.files.push((path(7), fe(777)));
-        store.commit(again).unwrap();
+        store.commit(&State::default(), again).unwrap();
         let state = load(&store);
         assert!(state.tasks["one changed"].parts.cached_inputs().is_none());
         // Its content back, cached once more: the input refers to it again.
         let mut back = Update::default();
         back.files.push((path(7), fe(7)));
-        store.commit(back).unwrap();
+        store.commit(&State::default(), back).unwrap();
         let back = load(&store);
         let (_, cached) = back.tasks["one changed"]
             .parts
@@ -451,7 +495,7 @@ mod tests {
             update.files.push((path(i), fe(i as u64)));
         }
         update.files.push((path(4), fe(99_999)));
-        store.commit(update.clone()).unwrap();
+        store.commit(&State::default(), update.clone()).unwrap();
         let state = load(&store);
         let rec = &state.tasks["t"];
         assert_eq!(rec, &update.set["t"]);
@@ -469,7 +513,7 @@ mod tests {
         let mut first = Update::default();
         first.set.insert("a".into(), record(1, a));
         first.files = (0..100).map(|i| (path(i), fe(i as u64))).collect();
-        store.commit(first.clone()).unwrap();
+        store.commit(&State::default(), first.clone()).unwrap();
         // Task b ran after files 10..20 changed: new cache entries; a's
         // record (still lazy, referring to the old cache) must keep the
         // hashes it was recorded with.
@@ -477,7 +521,7 @@ mod tests {
         let mut second = Update::default();
         second.set.insert("b".into(), record(2, b));
         second.files = (10..20).map(|i| (path(i), fe(1000 + i as u64))).collect();
-        store.commit(second.clone()).unwrap();
+        store.commit(&State::default(), second.clone()).unwrap();
         let state = load(&store);
         assert_eq!(state.tasks["a"], first.set["a"]);
         assert_eq!(state.tasks["b"], second.set["b"]);
@@ -486,7 +530,7 @@ mod tests {
         // And once more, with nothing about `a` touched.
         let mut third = Update::default();
         third.remove.insert("b".into());
-        store.commit(third.clone()).unwrap();
+        store.commit(&State::default(), third.clone()).unwrap();
         let state = load(&store);
         assert_eq!(state.tasks["a"], first.set["a"]);
         assert!(!state.tasks.contains_key("b"));
@@ -502,13 +546,13 @@ mod tests {
             .insert("a".into(), record(1, vec![(path(1), digest(1), false)]));
         first.files = [1, 2].iter().map(|&i| (path(i), fe(i as u64))).collect();
         first.files.push(("out/x".into(), fe(7)));
-        store.commit(first.clone()).unwrap();
+        store.commit(&State::default(), first.clone()).unwrap();
         // Entries of this update are kept even if unused...
         assert_eq!(load(&store).files.len(), 3);
         let mut second = Update::default();
         second.remove.insert("a".into());
         second.files.push((path(3), fe(3)));
-        store.commit(second.clone()).unwrap();
+        store.commit(&State::default(), second.clone()).unwrap();
         // ...but not the next time.
         let state = load(&store);
         assert_eq!(state.files.entries(), vec![(path(3), fe(3))]);
@@ -522,7 +566,7 @@ mod tests {
         let mut update = Update::default();
         update.set.insert("big".into(), record(7, inputs));
         update.files = (0..n).map(|i| (path(i), fe(i as u64))).collect();
-        store.commit(update.clone()).unwrap();
+        store.commit(&State::default(), update.clone()).unwrap();
         let size = std::fs::metadata(store.dir().join("state")).unwrap().len();
         // ~68 bytes of stat and hash per file, paths front-coded, inputs
         // referring to the cache.
@@ -550,7 +594,7 @@ mod tests {
             .set
             .insert("t".into(), record(1, vec![(path(1), digest(1), false)]));
         update.files.push((path(1), fe(1)));
-        store.commit(update.clone()).unwrap();
+        store.commit(&State::default(), update.clone()).unwrap();
         let file = store.dir().join("state");
         let good = std::fs::read(&file).unwrap();
         let mut cases: Vec<(Vec<u8>, &str)> = vec![
@@ -575,7 +619,7 @@ mod tests {
             );
         }
         // A commit over a corrupt file starts afresh.
-        store.commit(update.clone()).unwrap();
+        store.commit(&State::default(), update.clone()).unwrap();
         assert_eq!(load(&store).tasks["t"], update.set["t"]);
     }
 
@@ -586,7 +630,7 @@ mod tests {
         let inputs: Vec<_> = (0..40).map(|i| (path(i), digest(i as u64), false)).collect();
         update.set.insert("t".into(), record(1, inputs));
         update.files = (0..40).map(|i| (path(i), fe(i as u64))).collect();
-        store.commit(update.clone()).unwrap();
+        store.commit(&State::default(), update.clone()).unwrap();
         let good = std::fs::read(store.dir().join("state")).unwrap();
         // Flip each body byte, then fix the checksum: decoding must fail
         // cleanly or give some state, never panic.
