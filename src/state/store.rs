@@ -141,12 +141,17 @@ impl Store {
         self.remove_stale_temp_files();
         let state = match self.checksum() {
             Some(now) if loaded.checksum == Some(now) => {
-                let mut state = loaded.clone();
-                // Tasks of a process that died since it was read.
-                for task in dead.iter().flat_map(|d| &d.tasks) {
-                    state.tasks.remove(task);
+                // Tasks of a process that died since it was read go too.
+                let gone: HashSet<&String> = dead.iter().flat_map(|d| &d.tasks).collect();
+                let kept = |name: &&String| {
+                    !update.set.contains_key(*name) && !update.remove.contains(*name) && !gone.contains(name)
+                };
+                State {
+                    // Records the update replaces are not copied.
+                    tasks: loaded.tasks.iter().filter(|(n, _)| kept(n)).map(|(n, r)| (n.clone(), r.clone())).collect(),
+                    files: loaded.files.clone(),
+                    checksum: loaded.checksum,
                 }
-                state
             }
             _ => self.load().0,
         };
