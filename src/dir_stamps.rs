@@ -26,6 +26,7 @@ use crate::dirents::{Dir, Kind};
 use crate::hashing::Digest;
 use crate::inputs::{Entry, Stat, key_path, path_of};
 use crate::open_dirs::OpenDirs;
+use crate::parallel;
 use crate::state::StatCache;
 use crate::walk::ReadDir;
 
@@ -82,31 +83,19 @@ pub fn files(
     paths: impl FnOnce() -> Option<Vec<Box<str>>>,
 ) -> Option<Vec<Entry>> {
     let dev = holds(root, patterns, listing)?;
-    let mut paths = paths()?;
+    let paths = paths()?;
     let root = crate::inputs::short_root(root);
     let check = |part: Vec<Box<str>>| {
         let mut c = Checker::new(root, listing, dev);
         let entries: Option<Vec<Entry>> = part.into_iter().map(|rel| c.entry(rel)).collect();
         entries.map(|e| (e, c.seen))
     };
-    let parts: Vec<(Vec<Entry>, Vec<bool>)> = if threads_for(paths.len()) < 2 {
-        vec![check(paths)?]
-    } else {
-        let chunk = paths.len().div_ceil(crate::walk::parallelism());
-        let mut chunks = Vec::new();
-        while paths.len() > chunk {
-            chunks.push(paths.split_off(paths.len() - chunk));
-        }
-        chunks.push(paths);
-        chunks.reverse();
-        std::thread::scope(|s| {
-            let handles: Vec<_> = chunks.into_iter().map(|part| s.spawn(move || check(part))).collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().ok().flatten())
-                .collect::<Option<Vec<_>>>()
-        })?
-    };
+    let mut paths = paths.into_iter();
+    let parts: Vec<Vec<Box<str>>> = parallel::ranges(paths.len(), PARALLEL_MIN / 2)
+        .into_iter()
+        .map(|r| paths.by_ref().take(r.len()).collect())
+        .collect();
+    let parts: Vec<(Vec<Entry>, Vec<bool>)> = parallel::map(parts, check).into_iter().collect::<Option<_>>()?;
     let mut entries = Vec::with_capacity(parts.iter().map(|(e, _)| e.len()).sum());
     let mut seen = Vec::new();
     for (part, s) in parts {
@@ -162,20 +151,10 @@ pub fn check(
         }
         Some((c.seen, changed))
     };
-    let threads = threads_for(inputs.len());
-    let parts: Option<Vec<_>> = if threads < 2 {
-        check(0, inputs).map(|p| vec![p])
-    } else {
-        let chunk = inputs.len().div_ceil(threads);
-        std::thread::scope(|s| {
-            let handles: Vec<_> = inputs
-                .chunks(chunk)
-                .enumerate()
-                .map(|(n, part)| s.spawn(move || check(n * chunk, part)))
-                .collect();
-            handles.into_iter().map(|h| h.join().ok().flatten()).collect()
-        })
-    };
+    let parts = parallel::map(parallel::ranges(inputs.len(), PARALLEL_MIN / 2), |r| {
+        check(r.start, &inputs[r])
+    });
+    let parts: Option<Vec<_>> = parts.into_iter().collect();
     let Some((seen, changed)): Option<(Vec<_>, Vec<_>)> = parts.map(|p| p.into_iter().unzip()) else {
         return Checked::Walk;
     };
@@ -218,15 +197,6 @@ fn restated(root: &Path, table: &StatCache, inputs: &[(usize, bool)], changed: &
 /// stats can be trusted there.
 fn holds(root: &Path, patterns: &[String], listing: &Listing) -> Option<u64> {
     (listing.patterns == patterns_digest(patterns)).then(|| trusted_device(root))?
-}
-
-/// How many threads check `n` files.
-fn threads_for(n: usize) -> usize {
-    if n >= PARALLEL_MIN {
-        crate::walk::parallelism()
-    } else {
-        1
-    }
 }
 
 /// Whether the listed directories no checker opened (they hold no input,

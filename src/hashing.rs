@@ -73,31 +73,14 @@ pub fn hash_entries_found(
         return finish(entries, hashes, results);
     }
     // Comparing stats is cheap, but 100,000 of them are worth two threads.
-    let parts = if entries.len() >= PARALLEL_CHECK {
-        crate::walk::parallelism()
-    } else {
-        1
-    };
-    let chunk = entries.len().div_ceil(parts).max(1);
-    let misses: Vec<usize> = if parts > 1 {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = hashes
-                .chunks_mut(chunk)
-                .enumerate()
-                .map(|(k, out)| s.spawn(move || check(&entries[k * chunk..][..out.len()], cache, out, k * chunk)))
-                .collect();
-            let mut all = Vec::new();
-            for h in handles {
-                match h.join() {
-                    Ok(m) => all.extend(m),
-                    Err(p) => std::panic::resume_unwind(p),
-                }
-            }
-            all
-        })
-    } else {
-        check(entries, cache, &mut hashes, 0)
-    };
+    let size = crate::parallel::ranges(entries.len(), PARALLEL_CHECK / 2)[0]
+        .len()
+        .max(1);
+    let parts: Vec<_> = hashes.chunks_mut(size).enumerate().collect();
+    let misses = crate::parallel::map(parts, |(k, out)| {
+        check(&entries[k * size..][..out.len()], cache, out, k * size)
+    });
+    let misses = misses.concat();
     let results = read_all(root, entries, &misses);
     finish(entries, hashes, results)
 }

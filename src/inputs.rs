@@ -419,19 +419,9 @@ pub fn first_changed<'a>(root: &Path, entries: &'a [Entry]) -> Option<&'a str> {
             .find(|e| dir.stat(root, &e.rel) != Some(e.stat))
             .map(|e| &*e.rel)
     };
-    let threads = if entries.len() >= 4096 { walk::parallelism() } else { 1 };
-    if threads < 2 {
-        return changed(entries);
-    }
-    let chunk = entries.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = entries
-            .chunks(chunk)
-            .map(|part| s.spawn(move || changed(part)))
-            .collect();
-        // In path order: the first chunk that found one names it.
-        handles.into_iter().find_map(|h| h.join().unwrap_or(Some(".")))
-    })
+    let parts = crate::parallel::map(crate::parallel::ranges(entries.len(), 2048), |r| changed(&entries[r]));
+    // In path order: the first part that found one names it.
+    parts.into_iter().flatten().next()
 }
 
 /// The directories of the entries stat'ed, kept open for their siblings

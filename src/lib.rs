@@ -33,6 +33,7 @@ pub mod hashing;
 pub mod inputs;
 pub mod listing;
 mod open_dirs;
+mod parallel;
 pub mod profile;
 pub mod render;
 pub mod report;

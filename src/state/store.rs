@@ -148,7 +148,12 @@ impl Store {
                 };
                 State {
                     // Records the update replaces are not copied.
-                    tasks: loaded.tasks.iter().filter(|(n, _)| kept(n)).map(|(n, r)| (n.clone(), r.clone())).collect(),
+                    tasks: loaded
+                        .tasks
+                        .iter()
+                        .filter(|(n, _)| kept(n))
+                        .map(|(n, r)| (n.clone(), r.clone()))
+                        .collect(),
                     files: loaded.files.clone(),
                     checksum: loaded.checksum,
                 }
