@@ -123,7 +123,7 @@ pub fn base_parts(ing: &Ingredients) -> Parts {
 /// Computes the fingerprint, and its parts without the input files.
 ///
 /// A record's fingerprint is so a function of its parts alone:
-/// [`crate::dir_stamps::unchanged`] relies on it (change both with
+/// [`crate::dir_stamps::check`] relies on it (change both with
 /// `STATE_VERSION`).
 pub fn compute(ing: &Ingredients) -> (Digest, Parts) {
     assert_eq!(ing.inputs.len(), ing.digests.len(), "one digest per input");

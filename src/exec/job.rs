@@ -119,7 +119,7 @@ struct Prepared {
     /// How the input files were found, for the record of a run.
     listed: Listed,
     /// The input files are the record's, unchanged, and not listed here
-    /// (`inputs` and `digests` are empty; see [`dir_stamps::unchanged`]).
+    /// (`inputs` and `digests` are empty; see [`dir_stamps::check`]).
     unchanged: bool,
     exec: Compiled,
     env: Vec<(String, String)>,

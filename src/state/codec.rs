@@ -31,6 +31,13 @@ use crate::hashing::Digest;
 pub(crate) const MAGIC: &[u8; 8] = b"MTRSTATE";
 pub(crate) const HEADER: usize = 8 + 4 + 32;
 
+/// The checksum a state file's first [`HEADER`] bytes hold.
+pub(crate) fn checksum(header: &[u8; HEADER]) -> Digest {
+    let mut d = [0; 32];
+    d.copy_from_slice(&header[12..]);
+    d
+}
+
 /// Bounds-checked reading; every malformed input is an `Err`, never a panic.
 pub(crate) struct Reader<'a> {
     b: &'a [u8],
@@ -136,8 +143,9 @@ struct HeadRef<'a> {
     listing: &'a Option<Listing>,
 }
 
-/// Decodes a whole state file (checksum first).
-pub(crate) fn decode(bytes: Arc<Vec<u8>>) -> Result<State, String> {
+/// Decodes a whole state file, `body` being the BLAKE3 hash of all but
+/// its [`HEADER`] (checked against the one the header holds, first).
+pub(crate) fn decode(bytes: Arc<Vec<u8>>, body: &Digest) -> Result<State, String> {
     if bytes.len() < HEADER || &bytes[..8] != MAGIC {
         return Err("is not an mtr state file (corrupt?)".into());
     }
@@ -147,7 +155,7 @@ pub(crate) fn decode(bytes: Arc<Vec<u8>>) -> Result<State, String> {
             "was written by another mtr version (format {version}, this mtr uses {STATE_VERSION})"
         ));
     }
-    if blake3::hash(&bytes[HEADER..]).as_bytes() != &bytes[12..HEADER] {
+    if body != &bytes[12..HEADER] {
         return Err("is corrupt (checksum mismatch)".into());
     }
     let bad = |e: String| format!("is corrupt ({e})");
@@ -183,7 +191,7 @@ pub(crate) fn decode(bytes: Arc<Vec<u8>>) -> Result<State, String> {
     if !r.done() {
         return Err(bad("trailing bytes".into()));
     }
-    let checksum = bytes[12..HEADER].try_into().ok();
+    let checksum = bytes[..HEADER].try_into().ok().map(checksum);
     Ok(State { tasks, files, checksum })
 }
 

@@ -2,6 +2,7 @@
 
 mod codec;
 pub mod journal;
+mod read;
 mod stat_cache;
 mod store;
 
@@ -110,7 +111,7 @@ impl LazyParts {
 
     /// The stat cache and, for each input in path order, its entry there
     /// and its executable bit: when every input refers to an entry (see
-    /// [`crate::dir_stamps::unchanged`]).
+    /// [`crate::dir_stamps::check`]).
     pub fn cached_inputs(&self) -> Option<(&StatCache, Vec<(usize, bool)>)> {
         let (table, range) = self.raw()?;
         Some((table, codec::cached_inputs(&table.bytes()[range])?))

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::journal::{self, Journal};
 use super::stat_cache::TableWriter;
-use super::{StatCache, State, TaskRecord, codec};
+use super::{StatCache, State, TaskRecord, codec, read};
 use crate::dir_stamps::Listing;
 use crate::hashing::{Digest, FileEntry};
 
@@ -84,8 +84,8 @@ impl Store {
     /// warning to show. Only the task records' heads are decoded here; the
     /// stat cache is read in place and inputs lists when first used.
     pub fn load(&self) -> (State, Option<String>) {
-        let bytes = match std::fs::read(self.path()) {
-            Ok(b) => b,
+        let (bytes, body) = match read::read_hashed(&self.path(), codec::HEADER) {
+            Ok(read) => read,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (State::default(), None),
             Err(e) => {
                 return (
@@ -94,7 +94,7 @@ impl Store {
                 );
             }
         };
-        match codec::decode(Arc::new(bytes)) {
+        match codec::decode(Arc::new(bytes), &body) {
             Ok(mut state) => {
                 // Tasks a dead process started and never recorded.
                 for dead in journal::dead(&self.dir) {
@@ -177,7 +177,7 @@ impl Store {
     fn checksum(&self) -> Option<Digest> {
         let mut head = [0u8; codec::HEADER];
         File::open(self.path()).ok()?.read_exact(&mut head).ok()?;
-        head[12..].try_into().ok()
+        Some(codec::checksum(&head))
     }
 
     /// Temporary state files of processes killed while writing one (only
@@ -649,7 +649,7 @@ mod tests {
             b[i] ^= 0xff;
             let sum = blake3::hash(&b[44..]);
             b[12..44].copy_from_slice(sum.as_bytes());
-            if let Ok(state) = codec::decode(Arc::new(b)) {
+            if let Ok(state) = codec::decode(Arc::new(b), sum.as_bytes()) {
                 for rec in state.tasks.values() {
                     let _ = rec.parts.inputs.len();
                 }
