@@ -19,7 +19,7 @@ use crate::fingerprint::{self, Ingredients};
 use crate::hashing::{self, Digest, FileEntry};
 use crate::inputs::{self, Entry, Stat};
 use crate::render::{DepInfo, Renderer, used_vars};
-use crate::state::TaskRecord;
+use crate::state::{Parts, TaskRecord};
 
 /// How a task ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -432,6 +432,8 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
     let mut found = Vec::new();
     let mut listed = Listed::Walked(None);
     let mut unchanged = None;
+    // The parts but the files, if worked out for the record check.
+    let mut base = None;
     if let Some(patterns) = &task.inputs {
         let mut patterns = fp_r.render_list(patterns).map_err(|e| e.to_string())?;
         // An image task's Dockerfile is always one of its inputs.
@@ -439,7 +441,11 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
             patterns.push(c.dockerfile.clone());
         }
         let record = ctx.state.tasks.get(name).filter(|_| quick);
-        match record.and_then(|r| check_record(ctx, r, &patterns, &ingredients)) {
+        let checked = record.and_then(|r| {
+            let now = base.insert(fingerprint::base_parts(&ingredients));
+            check_record(ctx, r, &patterns, now)
+        });
+        match checked {
             Some(Checked::Unchanged) => (unchanged, listed) = (record, Listed::Kept),
             Some(Checked::Restated(entries)) => (inputs, listed) = (entries, Listed::Kept),
             Some(Checked::Walk) => (inputs, found, listed) = resolve_inputs(ctx, name, &patterns, false)?,
@@ -453,7 +459,10 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
     ingredients.inputs = &inputs;
     ingredients.digests = &digests;
     let (fingerprint, base) = match unchanged {
-        Some(record) => (record.fingerprint, fingerprint::base_parts(&ingredients)),
+        Some(record) => (
+            record.fingerprint,
+            base.unwrap_or_else(|| fingerprint::base_parts(&ingredients)),
+        ),
         None => fingerprint::compute(&ingredients),
     };
     let (exec, env, dir) = if renders_alike(ctx, task) {
@@ -488,10 +497,10 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
 
 /// The task's input files checked against `record` without listing them
 /// (see [`dir_stamps::check`]): when every part of the fingerprint but
-/// the input files is the same, and the record can be checked so.
-fn check_record(ctx: &Context, record: &TaskRecord, patterns: &[String], ingredients: &Ingredients) -> Option<Checked> {
+/// the input files (`now`) is the same, and the record can be checked so.
+fn check_record(ctx: &Context, record: &TaskRecord, patterns: &[String], now: &Parts) -> Option<Checked> {
     let listing = record.listing.as_ref()?;
-    let (now, then) = (fingerprint::base_parts(ingredients), record.parts.base());
+    let then = record.parts.base();
     // `vars` only explain a change; their values are in the action.
     if (now.action, &now.env, now.dir, &now.deps) != (then.action, &then.env, then.dir, &then.deps) {
         return None;
