@@ -140,8 +140,7 @@ pub fn check(
         let mut changed = Vec::new();
         for (k, &(i, exec)) in part.iter().enumerate() {
             let cached = table.record(i)?.stat;
-            let rel = cur.goto(i).then(|| std::str::from_utf8(cur.path()).ok()).flatten()?;
-            let (stat, kind) = c.lstat(rel)?;
+            let (stat, kind) = c.lstat(cur.key(i)?)?;
             if kind == Kind::Dir {
                 return None;
             }
@@ -179,11 +178,7 @@ fn restated(root: &Path, table: &StatCache, inputs: &[(usize, bool)], changed: &
             Some((_, stat)) => *stat,
             None => table.record(i)?.stat,
         };
-        let rel: Box<str> = cur
-            .goto(i)
-            .then(|| std::str::from_utf8(cur.path()).ok())
-            .flatten()?
-            .into();
+        let rel: Box<str> = cur.key(i)?.into();
         let link = match Kind::of_mode(stat.mode) {
             Kind::Symlink => Some(std::fs::read_link(path_of(root, &rel)).ok()?.into_boxed_path()),
             _ => None,

@@ -220,6 +220,14 @@ impl Cursor<'_> {
         &self.buf
     }
 
+    /// The path of entry `i` as the key it is (`None`: no such entry).
+    pub(crate) fn key(&mut self, i: usize) -> Option<&str> {
+        if !self.goto(i) {
+            return None;
+        }
+        std::str::from_utf8(&self.buf).ok()
+    }
+
     pub(crate) fn index(&self) -> usize {
         self.idx.unwrap_or(0)
     }
