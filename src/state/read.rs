@@ -38,8 +38,12 @@ fn read_in_parts(file: &File, len: usize, skip: usize) -> io::Result<(Vec<u8>, D
 
     let body = (len - skip) as u64;
     // Whole subtrees of BLAKE3's tree, so their chaining values merge into
-    // the root (the last one may be shorter): about two per thread.
-    let part = body.div_ceil(2 * crate::walk::parallelism() as u64).next_power_of_two();
+    // the root (the last one may be shorter): a power of two of whole
+    // chunks, about two per thread.
+    let part = body
+        .div_ceil(2 * crate::walk::parallelism() as u64)
+        .next_power_of_two()
+        .max(blake3::CHUNK_LEN as u64);
     // Zeroed by the allocator's fresh pages: each thread faults in its own.
     let mut bytes = vec![0u8; len];
     let (head, rest) = bytes.split_at_mut(skip);
