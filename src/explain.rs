@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use crate::hashing::Digest;
-use crate::state::Parts;
+use crate::state::{LazyParts, Parts};
 
 /// The reason for a task's status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,8 +100,10 @@ impl fmt::Display for Reason {
 }
 
 /// What changed between the recorded parts and the current ones, most
-/// specific first.
-pub fn diff(old: &Parts, new: &Parts) -> Reason {
+/// specific first. The record's input files are compared as they are
+/// read from the state, none of them copied.
+pub fn diff(record: &LazyParts, new: &Parts) -> Reason {
+    let old = record.base();
     let old_vars: HashMap<&str, &[u8; 32]> = old.vars.iter().map(|(n, d)| (n.as_str(), d)).collect();
     for (name, d) in &new.vars {
         if old_vars.get(name.as_str()).is_some_and(|o| *o != d) {
@@ -141,51 +143,47 @@ pub fn diff(old: &Parts, new: &Parts) -> Reason {
     if old.dir != new.dir {
         return Reason::DirChanged;
     }
-    if old.inputs != new.inputs {
-        return input_changes(&old.inputs, &new.inputs);
+    match input_changes(|f| record.each_input(f), &new.inputs) {
+        Reason::Inputs {
+            added,
+            removed,
+            modified,
+        } if added.is_empty() && removed.is_empty() && modified.is_empty() => {
+            Reason::Other("its fingerprint changed".into())
+        }
+        changes => changes,
     }
-    Reason::Other("its fingerprint changed".into())
 }
 
 type InputPart = (String, Digest, bool);
 
 /// Added, removed and modified files, by one merge of the two lists in
-/// path order (100,000 inputs each: no hash table to build).
-fn input_changes(old: &[InputPart], new: &[InputPart]) -> Reason {
-    fn in_order(list: &[InputPart]) -> Vec<&InputPart> {
-        let mut refs: Vec<&InputPart> = list.iter().collect();
-        if !refs.is_sorted_by(|a, b| a.0 <= b.0) {
-            refs.sort_by(|a, b| a.0.cmp(&b.0));
-        }
-        refs
+/// path order (100,000 inputs each: no hash table to build). `old` calls
+/// its argument with each old input (path, digest, executable bit) in
+/// path order.
+fn input_changes(old: impl FnOnce(&mut dyn FnMut(&str, &Digest, bool)), new: &[InputPart]) -> Reason {
+    let mut new: Vec<&InputPart> = new.iter().collect();
+    if !new.is_sorted_by(|a, b| a.0 <= b.0) {
+        new.sort_by(|a, b| a.0.cmp(&b.0));
     }
-    let (old, new) = (in_order(old), in_order(new));
     let (mut added, mut removed, mut modified) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut i, mut j) = (0, 0);
-    while i < old.len() || j < new.len() {
-        match (old.get(i), new.get(j)) {
-            (Some(o), Some(n)) if o.0 == n.0 => {
-                if (o.1, o.2) != (n.1, n.2) {
+    let mut j = 0;
+    old(&mut |path, digest, exec| {
+        while let Some(n) = new.get(j).filter(|n| n.0.as_str() < path) {
+            added.push(n.0.clone());
+            j += 1;
+        }
+        match new.get(j) {
+            Some(n) if n.0 == path => {
+                if (&n.1, n.2) != (digest, exec) {
                     modified.push(n.0.clone());
                 }
-                i += 1;
                 j += 1;
             }
-            (Some(o), Some(n)) if o.0 < n.0 => {
-                removed.push(o.0.clone());
-                i += 1;
-            }
-            (Some(o), None) => {
-                removed.push(o.0.clone());
-                i += 1;
-            }
-            (_, Some(n)) => {
-                added.push(n.0.clone());
-                j += 1;
-            }
-            (None, None) => unreachable!("the loop runs while one list has entries"),
+            _ => removed.push(path.to_string()),
         }
-    }
+    });
+    added.extend(new[j..].iter().map(|n| n.0.clone()));
     Reason::Inputs {
         added,
         removed,
@@ -213,8 +211,11 @@ mod tests {
             ("f", 1, false),
         ]);
         let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let each = |list: Vec<InputPart>| {
+            move |f: &mut dyn FnMut(&str, &Digest, bool)| list.iter().for_each(|(p, d, x)| f(p, d, *x))
+        };
         assert_eq!(
-            input_changes(&old, &new),
+            input_changes(each(old.clone()), &new),
             Reason::Inputs {
                 added: strings(&["d", "f"]),
                 removed: strings(&["e"]),
@@ -222,7 +223,7 @@ mod tests {
             }
         );
         assert_eq!(
-            input_changes(&[], &old[..1]),
+            input_changes(each(Vec::new()), &old[..1]),
             Reason::Inputs {
                 added: strings(&["a"]),
                 removed: vec![],

@@ -314,6 +314,19 @@ pub(crate) fn input_count(raw: &[u8]) -> Result<usize, String> {
 
 pub(crate) fn decode_inputs(raw: &[u8], table: &StatCache) -> Result<Vec<(String, Digest, bool)>, String> {
     let mut out = Vec::new();
+    each_decoded_input(raw, table, &mut |path, digest, exec| {
+        out.push((path.to_string(), *digest, exec))
+    })?;
+    Ok(out)
+}
+
+/// Calls `f` with the path, digest and executable bit of each input `raw`
+/// (encoded against `table`) holds, in order.
+pub(crate) fn each_decoded_input(
+    raw: &[u8],
+    table: &StatCache,
+    f: &mut dyn FnMut(&str, &Digest, bool),
+) -> Result<(), String> {
     let mut cur = table.cursor();
     each_input(raw, |input, exec| {
         let (path, digest) = match input {
@@ -325,11 +338,9 @@ pub(crate) fn decode_inputs(raw: &[u8], table: &StatCache) -> Result<Vec<(String
             }
             Input::Inline(p, d) => (p, d),
         };
-        let path = std::str::from_utf8(path).map_err(|e| e.to_string())?;
-        out.push((path.to_string(), digest, exec));
+        f(std::str::from_utf8(path).map_err(|e| e.to_string())?, &digest, exec);
         Ok(())
-    })?;
-    Ok(out)
+    })
 }
 
 /// The paths of the inputs `raw` (encoded against `table`), in order.

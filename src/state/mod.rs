@@ -117,6 +117,17 @@ impl LazyParts {
         Some((table, codec::cached_inputs(&table.bytes()[range])?))
     }
 
+    /// Calls `f` with each input file (path, digest, executable bit), in
+    /// path order, decoding none of them into a [`Parts`].
+    pub fn each_input(&self, f: &mut dyn FnMut(&str, &Digest, bool)) {
+        match self.raw() {
+            // The file passed its checksum: an error is a bug, and only
+            // cuts an explanation short.
+            Some((table, range)) => drop(codec::each_decoded_input(&table.bytes()[range], table, f)),
+            None => self.inputs.iter().for_each(|(p, d, x)| f(p, d, *x)),
+        }
+    }
+
     /// The still-encoded inputs and the cache they refer to.
     pub(crate) fn raw(&self) -> Option<(&StatCache, Range<usize>)> {
         match (&self.encoded, self.parts.get()) {

@@ -455,6 +455,38 @@ mod tests {
     }
 
     #[test]
+    fn a_record_read_from_the_state_explains_its_input_changes_without_being_decoded() {
+        use crate::explain::Reason;
+        let (_dir, store) = store();
+        let inputs: Vec<_> = (0..20).map(|i| (path(i), digest(i as u64), false)).collect();
+        let mut update = Update::default();
+        update.set.insert("t".into(), record(1, inputs.clone()));
+        // Half of them cached (encoded as references), half inline.
+        update.files = (0..20).step_by(2).map(|i| (path(i), fe(i as u64))).collect();
+        store.commit(&State::default(), update).unwrap();
+        let state = load(&store);
+        let rec = &state.tasks["t"];
+        let mut now = (*record(1, inputs).parts).clone();
+        now.inputs.retain(|(p, _, _)| *p != path(3));
+        now.inputs
+            .iter_mut()
+            .filter(|(p, _, _)| *p == path(4))
+            .for_each(|i| i.1 = digest(99));
+        now.inputs
+            .iter_mut()
+            .filter(|(p, _, _)| *p == path(5))
+            .for_each(|i| i.2 = true);
+        now.inputs.push(("zzz".into(), digest(7), false));
+        let want = Reason::Inputs {
+            added: vec!["zzz".into()],
+            removed: vec![path(3)],
+            modified: vec![path(4), path(5)],
+        };
+        assert_eq!(crate::explain::diff(&rec.parts, &now), want);
+        assert!(rec.parts.raw().is_some(), "its inputs were decoded");
+    }
+
+    #[test]
     fn cached_inputs_name_their_entries_unless_one_is_inline() {
         let (_dir, store) = store();
         let inputs: Vec<_> = (0..50).map(|i| (path(i), digest(i as u64), i % 3 == 0)).collect();
