@@ -13,6 +13,7 @@
 
 pub mod action;
 pub mod app;
+mod atomic_file;
 pub mod build_context;
 pub mod cache;
 pub mod cli;

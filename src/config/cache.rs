@@ -14,7 +14,6 @@
 //! value from the environment or a command), and a config with a secret
 //! written in it is not cached at all: no secret is copied into `.mtr/`.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::model::Config;
@@ -69,19 +68,14 @@ pub fn write(root: &Path, key: &[u8; 32], config: &Config) {
         return;
     }
     let dest = path(root);
-    let Some(dir) = dest.parent().filter(|d| d.is_dir()) else {
+    if !dest.parent().is_some_and(Path::is_dir) {
         return;
-    };
+    }
     let Ok(body) = postcard::to_allocvec(config) else {
         return;
     };
-    let tmp = dir.join(format!("config.tmp.{}", std::process::id()));
-    let written = std::fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(&[MAGIC.as_slice(), key, blake3::hash(&body).as_bytes(), &body].concat()))
-        .and_then(|()| std::fs::rename(&tmp, &dest));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
+    // Not being able to write it is not an error.
+    let _ = crate::atomic_file::write(&dest, &[MAGIC, key, blake3::hash(&body).as_bytes(), &body]);
 }
 
 /// Whether the config marks anything it holds as secret.

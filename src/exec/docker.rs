@@ -92,10 +92,7 @@ pub fn ensure_builder(
 }
 
 fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    std::fs::write(&tmp, text)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| format!("cannot write `{}`: {e}", path.display()))
+    crate::atomic_file::write(path, &[text.as_bytes()]).map_err(|e| format!("cannot write `{}`: {e}", path.display()))
 }
 
 /// "`docker buildx create` failed (exit status 1): LAST STDERR LINE".

@@ -4,13 +4,14 @@
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::journal::{self, Journal};
 use super::stat_cache::TableWriter;
 use super::{StatCache, State, TaskRecord, codec, read};
+use crate::atomic_file;
 use crate::dir_stamps::Listing;
 use crate::hashing::{Digest, FileEntry};
 
@@ -187,7 +188,7 @@ impl Store {
             return;
         };
         for entry in entries.flatten() {
-            let temp = |n: &str| n.starts_with("state.tmp.") || n.starts_with("config.tmp.");
+            let temp = |n: &str| atomic_file::is_temp_of(n, "state") || atomic_file::is_temp_of(n, "config");
             if entry.file_name().to_str().is_some_and(temp) {
                 let _ = std::fs::remove_file(entry.path());
             }
@@ -200,31 +201,20 @@ impl Store {
         if !ignore.exists() {
             // Written whole or not at all: a `.gitignore` cut short by a
             // crash would stay, without its `*`.
-            let tmp = self.dir.join(format!(".gitignore.tmp.{}", std::process::id()));
-            std::fs::write(&tmp, "# written by mtr: its state is local to this checkout\n*\n")?;
-            std::fs::rename(&tmp, ignore)?;
+            atomic_file::write(
+                &ignore,
+                &[b"# written by mtr: its state is local to this checkout\n*\n"],
+            )?;
         }
         Ok(())
     }
 
     fn write_atomic(&self, parts: &[&[u8]]) -> std::io::Result<()> {
-        let tmp = self.dir.join(format!("state.tmp.{}", std::process::id()));
-        let result = (|| {
-            let mut f = File::create(&tmp)?;
-            for p in parts {
-                f.write_all(p)?;
-            }
-            // No fsync: the rename alone makes the write atomic for other
-            // mtr processes, and a file torn by a power cut fails its
-            // checksum and reads as empty (every task runs again). It never
-            // claims more than what ran; an fsync of a 10 MB state costs
-            // 0.2-0.5 s here, more than the rest of a one-file change.
-            std::fs::rename(&tmp, self.path())
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result
+        // No fsync: a state torn by a power cut fails its checksum and
+        // reads as empty (every task runs again). It never claims more
+        // than what ran; an fsync of a 10 MB state costs 0.2-0.5 s here,
+        // more than the rest of a one-file change.
+        atomic_file::write(&self.path(), parts)
     }
 }
 
