@@ -344,6 +344,12 @@ mod tests {
         std::fs::write(path, text).unwrap();
     }
 
+    #[cfg(unix)]
+    fn set_mode(path: &Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
     fn project() -> tempfile::TempDir {
         let t = tempfile::tempdir().unwrap();
         for rel in [
@@ -439,11 +445,7 @@ mod tests {
             }),
             ("directory's mode changed", |r| {
                 #[cfg(unix)]
-                {
-                    use std::os::unix::fs::PermissionsExt;
-                    let p = std::fs::Permissions::from_mode(0o700);
-                    std::fs::set_permissions(r.join("src/deep"), p).unwrap();
-                }
+                set_mode(&r.join("src/deep"), 0o700);
                 #[cfg(not(unix))]
                 write(r, "src/deep/new.txt", "");
             }),
@@ -565,11 +567,7 @@ mod tests {
             }),
             ("made executable", |r| {
                 #[cfg(unix)]
-                {
-                    use std::os::unix::fs::PermissionsExt;
-                    let p = std::fs::Permissions::from_mode(0o755);
-                    std::fs::set_permissions(r.join("main.cfg"), p).unwrap();
-                }
+                set_mode(&r.join("main.cfg"), 0o755);
                 #[cfg(not(unix))]
                 write(r, "main.cfg", "edited");
             }),
