@@ -207,11 +207,14 @@ fn unseen_unchanged(root: &Path, listing: &Listing, dev: u64, seen: Vec<Vec<bool
         .iter()
         .zip(all)
         .filter(|(_, s)| !s)
-        .all(|((rel, stat), _)| {
-            Dir::open(&path_of(root, rel))
-                .and_then(|d| d.stat())
-                .is_ok_and(|now| now == (*stat, dev))
-        })
+        .all(|((rel, stat), _)| open_unchanged(root, rel, stat, dev).is_some())
+}
+
+/// The listed directory `rel`, opened, if it still has its stat `was` and
+/// is on the device `dev`.
+fn open_unchanged(root: &Path, rel: &str, was: &Stat, dev: u64) -> Option<Dir> {
+    let dir = Dir::open(&path_of(root, rel)).ok()?;
+    (dir.stat().ok()? == (*was, dev)).then_some(dir)
 }
 
 /// Stats the files of one run of paths, checking each listed directory
@@ -259,10 +262,7 @@ impl<'a> Checker<'a> {
         let dir = self.open.enter(parent, || {
             match dirs.binary_search_by(|(d, _)| d.as_str().cmp(parent)) {
                 Ok(i) => {
-                    let dir = Dir::open(&path_of(root, parent)).ok()?;
-                    if dir.stat().ok()? != (dirs[i].1, dev) {
-                        return None;
-                    }
+                    let dir = open_unchanged(root, parent, &dirs[i].1, dev)?;
                     seen[i] = true;
                     Some(Some(dir))
                 }
