@@ -69,6 +69,11 @@ pub struct Plan {
     pub deps: HashMap<String, Vec<String>>,
     /// The tasks the user named.
     pub requested: Vec<String>,
+    /// Per task of `order`, the position in `requested` of the first named
+    /// task that needs it: named tasks run in the order given (`mtr clean
+    /// build`, as in make, just and task), each with its deps in parallel,
+    /// so `order` holds the tasks of one phase after another.
+    pub phases: Vec<usize>,
 }
 
 impl Plan {
@@ -102,9 +107,13 @@ impl Plan {
             needed += 1;
         }
         let name = |i: usize| config.tasks.get_index(i).map(|(k, _)| k.clone()).unwrap_or_default();
-        let order = stable_order(&deps, needed)
+        let mut order = stable_order(&deps, needed)
             // A cycle (config validation rejects them): declaration order.
             .unwrap_or_else(|| (0..deps.len()).filter(|&i| deps[i].is_some()).collect());
+        let phase = phases(&deps, requested.iter().filter_map(|n| resolve(n)));
+        // Stable: still dependencies first, as a task's deps are in its
+        // phase or an earlier one.
+        order.sort_by_key(|&i| phase[i]);
         let mut names: HashMap<String, Vec<String>> = HashMap::with_capacity(needed);
         for (i, ds) in deps.iter().enumerate() {
             if let Some(ds) = ds {
@@ -112,6 +121,7 @@ impl Plan {
             }
         }
         Plan {
+            phases: order.iter().map(|&i| phase[i]).collect(),
             order: order.into_iter().map(name).collect(),
             deps: names,
             requested: requested.to_vec(),
@@ -126,6 +136,22 @@ impl Plan {
             .map(String::as_str)
             .collect()
     }
+}
+
+/// Per task, the position among `named` of the first named task that
+/// reaches it through `deps` (`usize::MAX` for tasks none reaches).
+fn phases(deps: &[Option<Vec<usize>>], named: impl Iterator<Item = usize>) -> Vec<usize> {
+    let mut phase = vec![usize::MAX; deps.len()];
+    for (k, first) in named.enumerate() {
+        let mut stack = vec![first];
+        while let Some(i) = stack.pop() {
+            if phase[i] == usize::MAX {
+                phase[i] = k;
+                stack.extend(deps[i].iter().flatten());
+            }
+        }
+    }
+    phase
 }
 
 /// A topological order of the tasks with `Some` deps (`needed` of them)

@@ -152,10 +152,11 @@ fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
 fn signal_leaves_no_container(signal: nix::sys::signal::Signal, code: i32) {
     let dir = project(&format!(
         "[tasks.hang-forever.container]\nimage = \"{IMAGE}\"\ncommand = [\"sleep\", \"300\"]\n\n\
-         [tasks.hang-too.container]\nimage = \"{IMAGE}\"\ncommand = [\"sh\", \"-c\", \"trap '' TERM INT; sleep 300\"]\n"
+         [tasks.hang-too.container]\nimage = \"{IMAGE}\"\ncommand = [\"sh\", \"-c\", \"trap '' TERM INT; sleep 300\"]\n\n\
+         [tasks.both]\ndeps = [\"hang-forever\", \"hang-too\"]\n"
     ));
     let mut child = Command::new(env!("CARGO_BIN_EXE_mtr"))
-        .args(["-j", "2", "hang-forever", "hang-too"])
+        .args(["-j", "2", "both"])
         .current_dir(dir.path())
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())

@@ -572,10 +572,13 @@ run = "echo s1; sleep 1.2; echo s2"
 
 [tasks.broken]
 run = "echo b1; sleep 0.5; echo b2; exit 4"
+
+[tasks.ci]
+deps = ["quick", "slow", "broken"]
 "#,
     );
     p.write("step-summary.md", "# earlier step\n\n");
-    let mut c = p.cmd(&["quick", "slow", "broken", "-k", "-j", "3"]);
+    let mut c = p.cmd(&["ci", "-k", "-j", "3"]);
     c.env("GITHUB_ACTIONS", "true")
         .env("GITHUB_STEP_SUMMARY", p.path("step-summary.md"))
         .env("TOKEN", "hunter2");

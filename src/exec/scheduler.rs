@@ -235,6 +235,11 @@ struct Board {
     ready: BTreeSet<usize>,
     /// Per task, how many of its deps have not finished.
     waiting: Vec<usize>,
+    /// Per phase (see [`Plan::phases`]), how many of its tasks have not
+    /// finished; tasks of a later phase than the first unfinished one wait.
+    left: Vec<usize>,
+    /// The first phase with unfinished tasks.
+    open: usize,
     done: HashMap<String, Outcome>,
     started: HashMap<String, Duration>,
     running: usize,
@@ -251,6 +256,8 @@ struct Shared {
     wake: Condvar,
     /// Per task, the plan positions of its dependants.
     dependants: Vec<Vec<usize>>,
+    /// Per task, its phase.
+    phases: Vec<usize>,
     index: HashMap<String, usize>,
     start: Instant,
     /// The task of a one-task plan, already judged out of date.
@@ -279,11 +286,16 @@ impl Shared {
 
     /// Records a finished task; dependants whose last dep it was become ready.
     fn finish(&self, board: &mut Board, name: String, outcome: Outcome) {
-        for &j in &self.dependants[self.index[&name]] {
+        let i = self.index[&name];
+        for &j in &self.dependants[i] {
             board.waiting[j] -= 1;
             if board.waiting[j] == 0 {
                 board.ready.insert(j);
             }
+        }
+        board.left[self.phases[i]] -= 1;
+        while board.left.get(board.open) == Some(&0) {
+            board.open += 1;
         }
         board.done.insert(name, outcome);
     }
@@ -308,10 +320,14 @@ async fn run_async(
         }
     }
     let waiting: Vec<usize> = plan.order.iter().map(|n| plan.deps[n].len()).collect();
+    let mut left = vec![0; plan.phases.iter().max().map_or(0, |p| p + 1)];
+    plan.phases.iter().for_each(|&p| left[p] += 1);
     let shared = Arc::new(Shared {
         board: Mutex::new(Board {
             ready: (0..plan.order.len()).filter(|i| waiting[*i] == 0).collect(),
             waiting,
+            left,
+            open: 0,
             done: HashMap::with_capacity(plan.order.len()),
             started: HashMap::with_capacity(plan.order.len()),
             running: 0,
@@ -321,6 +337,7 @@ async fn run_async(
         }),
         wake: Condvar::new(),
         dependants,
+        phases: plan.phases.clone(),
         index,
         start,
         judged: Mutex::new(judged),
@@ -424,12 +441,19 @@ fn worker(ctx: &Context, plan: &Plan, shared: &Shared, cache: Option<&Arc<Cache>
             board = shared.sleep(board);
             continue;
         };
+        // Ready tasks are in plan order, so phase by phase: this one's
+        // named task waits for those named before it.
+        if plan.phases[i] > board.open {
+            board = shared.sleep(board);
+            continue;
+        }
         let name = plan.order[i].clone();
         if let Some(bad) = plan.deps[&name].iter().find(|d| !board.done[*d].status.ok()) {
             let why = format!("dependency `{bad}` did not succeed");
             ctx.reporter.skipped(&name, &why);
             board.ready.remove(&i);
             shared.finish(&mut board, name, Outcome::not_run(why));
+            shared.wake_sleepers(&board);
             continue;
         }
         let interactive = ctx.config.tasks[&name].interactive;

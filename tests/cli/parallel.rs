@@ -39,10 +39,72 @@ fn independent_deps_run_at_the_same_time() {
         .assert_ran("right");
 }
 
+/// `mtr clean build` cleans first, as make, just and task do: each named
+/// task (with what it needs) finishes before the next one starts, and the
+/// deps of one still run at the same time.
 #[test]
-fn two_named_tasks_run_at_the_same_time() {
-    let p = Project::new().file("montage.toml", RENDEZVOUS);
-    p.run(&["-j", "2", "left", "right"]).success();
+fn named_tasks_run_in_the_order_given() {
+    let config = r#"
+[tasks.clean]
+run = "sleep 0.3; rm -rf build; echo clean >> log.txt"
+
+[tasks.obj-a]
+run = "mkdir -p build && touch build/a && echo obj-a >> log.txt"
+
+[tasks.obj-b]
+run = "mkdir -p build && touch build/b && echo obj-b >> log.txt"
+
+[tasks.build]
+deps = ["obj-a", "obj-b"]
+run = "test -e build/a && test -e build/b && echo build >> log.txt"
+"#;
+    let p = Project::new().file("montage.toml", config);
+    p.run(&["-j", "4", "clean", "build"]).success();
+    let log = p.read("log.txt");
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines[0], "clean", "{log}");
+    assert_eq!(lines[3], "build", "{log}");
+    assert!(p.exists("build/a") && p.exists("build/b"));
+    // The other way round, the build is cleaned away.
+    p.run(&["-j", "4", "build", "clean"]).success();
+    assert!(!p.path("build").exists());
+    let log = p.read("log.txt");
+    assert_eq!(log.lines().last(), Some("clean"), "{log}");
+}
+
+#[test]
+fn two_named_tasks_with_a_shared_dep_run_it_once_first() {
+    let config = r#"
+[tasks.gen]
+run = "echo gen >> log.txt"
+
+[tasks.lint]
+deps = ["gen"]
+run = "echo lint >> log.txt"
+
+[tasks.test]
+deps = ["gen"]
+run = "echo test >> log.txt"
+"#;
+    let p = Project::new().file("montage.toml", config);
+    p.run(&["test", "lint"]).success();
+    assert_eq!(p.read("log.txt"), "gen\ntest\nlint\n");
+}
+
+#[test]
+fn after_a_failure_later_named_tasks_do_not_start_unless_keep_going() {
+    let config = r#"
+[tasks.bad]
+run = "exit 3"
+
+[tasks.next]
+run = "touch next.ran"
+"#;
+    let p = Project::new().file("montage.toml", config);
+    p.run(&["bad", "next"]).code(3);
+    assert!(!p.path("next.ran").exists());
+    p.run(&["-k", "bad", "next"]).code(3);
+    assert!(p.path("next.ran").exists());
 }
 
 /// Each task logs its start and end; with `-j 1` no two overlap.
