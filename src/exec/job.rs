@@ -710,8 +710,10 @@ fn execute(ctx: &Context, task: &Task, p: &Prepared) -> Result<(), Status> {
 /// Turns a step's exit into `Ok` or the task's failed/interrupted status.
 fn check_exit(step: &Step, exit: Result<Exit, SpawnError>, env: &HashMap<String, String>) -> Result<(), Status> {
     match exit {
-        Ok(e) if e.code == 0 => Ok(()),
+        // Even a clean exit: a command that traps Ctrl-C may exit 0 with
+        // its work half done.
         Ok(_) if process::cancelled() => Err(Status::Interrupted),
+        Ok(e) if e.code == 0 => Ok(()),
         Ok(e) => {
             let code = e.code;
             let message = match step {

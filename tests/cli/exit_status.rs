@@ -141,6 +141,38 @@ run = "echo after > after.txt"
         .expect("an interrupted task is not recorded");
 }
 
+/// A command that traps Ctrl-C and exits 0 with its work half done is
+/// still an interrupted run: nothing is recorded.
+#[cfg(unix)]
+#[test]
+fn a_task_that_exits_0_on_ctrl_c_is_not_recorded() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+
+    let p = Project::new().file(
+        "montage.toml",
+        r#"
+[tasks.gen]
+inputs = []
+outputs = ["gen.out"]
+run = "trap 'echo partial > gen.out; exit 0' INT TERM; echo up > started; while :; do sleep 0.05; done"
+"#,
+    );
+    let child = p.mtr(&["gen"]).spawn();
+    let mtr = Pid::from_raw(child.id() as i32);
+    if !p.wait_for_file("started", Duration::from_secs(10)) {
+        let _ = kill(mtr, Signal::SIGKILL);
+        panic!("the task did not start\n{}", wait_with_timeout(child, p.root(), Duration::from_secs(5)));
+    }
+    kill(mtr, Signal::SIGINT).unwrap();
+    let out = wait_for_exit(child, p.root(), Duration::from_secs(20))
+        .unwrap_or_else(|out| panic!("mtr did not exit after SIGINT\n{out}"));
+    out.code(130);
+    assert!(!out.ran("gen"), "{out}");
+    let plan = p.run(&["gen", "--dry-run"]);
+    assert!(plan.success().stdout.contains("gen: would run: never ran"), "{plan}");
+}
+
 #[test]
 fn a_corrupt_state_file_is_a_warning_and_tasks_run() {
     let p = Project::new()
