@@ -19,6 +19,7 @@ pub enum Reason {
     VarChanged(String),
     EnvChanged(String),
     DirChanged,
+    OutputsDeclared,
     DepChanged(String),
     DepAdded(String),
     DepRemoved(String),
@@ -68,6 +69,7 @@ impl fmt::Display for Reason {
             Reason::VarChanged(v) => write!(f, "variable `{v}` changed"),
             Reason::EnvChanged(k) => write!(f, "environment `{k}` changed"),
             Reason::DirChanged => f.write_str("`dir` changed"),
+            Reason::OutputsDeclared => f.write_str("its declared `outputs` changed"),
             Reason::DepChanged(d) => write!(f, "dependency `{d}` changed"),
             Reason::DepAdded(d) => write!(f, "new dependency `{d}`"),
             Reason::DepRemoved(d) => write!(f, "`{d}` is no longer a dependency"),
@@ -142,6 +144,9 @@ pub fn diff(record: &LazyParts, new: &Parts) -> Reason {
     }
     if old.dir != new.dir {
         return Reason::DirChanged;
+    }
+    if old.outputs != new.outputs {
+        return Reason::OutputsDeclared;
     }
     match input_changes(|f| record.each_input(f), &new.inputs) {
         Reason::Inputs {

@@ -14,7 +14,7 @@ use crate::inputs::Entry;
 use crate::state::Parts;
 
 /// Bumped when what goes into a fingerprint changes.
-pub const FORMAT_VERSION: &str = "mtr-fingerprint-1";
+pub const FORMAT_VERSION: &str = "mtr-fingerprint-2";
 
 /// Everything a fingerprint covers, already rendered.
 #[derive(Debug, Default)]
@@ -22,6 +22,8 @@ pub struct Ingredients<'a> {
     pub action: &'a [String],
     pub env: &'a [(String, String)],
     pub dir: &'a str,
+    /// The declared outputs (patterns, `{{ hash }}` unexpanded).
+    pub outputs: &'a [String],
     /// Input files in path order, and their content hashes.
     pub inputs: &'a [Entry],
     pub digests: &'a [Digest],
@@ -115,6 +117,7 @@ pub fn base_parts(ing: &Ingredients) -> Parts {
         env,
         vars,
         dir: digest_of([ing.dir.as_bytes()]),
+        outputs: digest_of(ing.outputs.iter().map(|s| s.as_bytes())),
         deps,
         inputs: Vec::new(),
     }
@@ -137,6 +140,7 @@ pub fn compute(ing: &Ingredients) -> (Digest, Parts) {
         f.field(d);
     }
     f.field(&parts.dir);
+    f.field(&parts.outputs);
     f.field(&(ing.inputs.len() as u64).to_le_bytes());
     let mut input = |i: usize| {
         let e = &ing.inputs[i];
@@ -203,8 +207,8 @@ mod tests {
         }
     }
 
-    /// The digest stays what it was when each field was its own blake3
-    /// update, so state files written before keep matching.
+    /// The digest changes only with `FORMAT_VERSION` (and `STATE_VERSION`):
+    /// a record's fingerprint must match what this mtr computes.
     #[test]
     fn fingerprint_is_stable() {
         let action = vec!["run".to_string(), "make".to_string()];
@@ -215,6 +219,7 @@ mod tests {
             action: &action,
             env: &env,
             dir: "src",
+            outputs: &[],
             inputs: &inputs,
             digests: &[[1; 32], [2; 32], [3; 32]],
             deps: vec![("z", [4; 32]), ("dep", [5; 32])],
@@ -222,7 +227,7 @@ mod tests {
         };
         assert_eq!(
             hex(&compute(&ing).0),
-            "60b5ce0068fed3262b5b682e6c3541750b4d9967ce1e0d822bd37bdac7db03c9"
+            "e329dfb8c4c7e610a35648839e2601564d4a062ebc3ae4c2aac682c3474e589e"
         );
         let parts = input_parts(&inputs, ing.digests);
         let paths: Vec<&str> = parts.iter().map(|(p, _, _)| p.as_str()).collect();
@@ -265,6 +270,7 @@ mod tests {
             action: &action,
             env: &env,
             dir: ".",
+            outputs: &[],
             inputs: &a,
             digests: &[[1; 32]],
             deps: vec![("dep", [2; 32])],
@@ -273,6 +279,7 @@ mod tests {
         let (fp, _) = compute(&base);
         let other_action = vec!["run".to_string(), "make all".to_string()];
         let other_env = vec![("A".to_string(), "2".to_string())];
+        let out = vec!["dist/app".to_string()];
         let variants = [
             Ingredients {
                 action: &other_action,
@@ -284,6 +291,10 @@ mod tests {
             },
             Ingredients {
                 dir: "src",
+                ..clone(&base)
+            },
+            Ingredients {
+                outputs: &out,
                 ..clone(&base)
             },
             Ingredients {
@@ -314,6 +325,7 @@ mod tests {
             action: i.action,
             env: i.env,
             dir: i.dir,
+            outputs: i.outputs,
             inputs: i.inputs,
             digests: i.digests,
             deps: i.deps.clone(),

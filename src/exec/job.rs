@@ -420,10 +420,12 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
             (v, value)
         })
         .collect();
+    let declared = fp_r.render_list(&task.outputs).map_err(|e| e.to_string())?;
     let mut ingredients = Ingredients {
         action: &compiled_fp.identity,
         env: &fp_env,
         dir: &dir,
+        outputs: &declared,
         deps: deps.fingerprints.iter().map(|(n, d)| (n.as_str(), *d)).collect(),
         vars: values.iter().map(|(n, v)| (n.as_str(), v.as_deref())).collect(),
         ..Ingredients::default()
@@ -502,7 +504,9 @@ fn check_record(ctx: &Context, record: &TaskRecord, patterns: &[String], now: &P
     let listing = record.listing.as_ref()?;
     let then = record.parts.base();
     // `vars` only explain a change; their values are in the action.
-    if (now.action, &now.env, now.dir, &now.deps) != (then.action, &then.env, then.dir, &then.deps) {
+    if (now.action, &now.env, now.dir, now.outputs, &now.deps)
+        != (then.action, &then.env, then.dir, then.outputs, &then.deps)
+    {
         return None;
     }
     let (table, inputs) = record.parts.cached_inputs()?;

@@ -4,7 +4,8 @@
 //! "MTRSTATE" | version: u32 LE | blake3 of the body: 32 bytes | body
 //! body  = stat cache table (see `stat_cache`) | n_tasks | task*
 //! task  = name | head | inputs            (each: varint length, bytes)
-//! head  = postcard: fingerprint, finished, action, env, vars, dir, deps, outputs,
+//! head  = postcard: fingerprint, finished, action, env, vars, dir,
+//!         declared (the output patterns, hashed), deps, outputs,
 //!         listing (the directories the inputs' walk read, see `dir_stamps`)
 //! inputs = n | input*, in path order, each starting with a varint tag:
 //!   tag = delta << 2 | exec << 1 | 0   the path and hash of stat cache entry
@@ -125,6 +126,7 @@ struct Head {
     env: Vec<(String, Digest)>,
     vars: Vec<(String, Digest)>,
     dir: Digest,
+    declared: Digest,
     deps: Vec<(String, Digest)>,
     outputs: Vec<(String, Digest)>,
     listing: Option<Listing>,
@@ -138,6 +140,7 @@ struct HeadRef<'a> {
     env: &'a [(String, Digest)],
     vars: &'a [(String, Digest)],
     dir: &'a Digest,
+    declared: &'a Digest,
     deps: &'a [(String, Digest)],
     outputs: &'a [(String, Digest)],
     listing: &'a Option<Listing>,
@@ -174,6 +177,7 @@ pub(crate) fn decode(bytes: Arc<Vec<u8>>, body: &Digest) -> Result<State, String
             env: head.env,
             vars: head.vars,
             dir: head.dir,
+            outputs: head.declared,
             deps: head.deps,
             inputs: Vec::new(),
         };
@@ -231,6 +235,7 @@ pub(crate) fn encode(
             env: &base.env,
             vars: &base.vars,
             dir: &base.dir,
+            declared: &base.outputs,
             deps: &base.deps,
             outputs: &rec.outputs,
             listing: &rec.listing,

@@ -19,7 +19,7 @@ use crate::hashing::Digest;
 
 /// Bumped whenever the layout of the state file changes; older files are
 /// ignored (with a warning).
-pub const STATE_VERSION: u32 = 3;
+pub const STATE_VERSION: u32 = 4;
 
 /// Everything stored: the last success of each task and the stat cache.
 #[derive(Debug, Default, Clone)]
@@ -53,6 +53,8 @@ pub struct Parts {
     pub env: Vec<(String, Digest)>,
     pub vars: Vec<(String, Digest)>,
     pub dir: Digest,
+    /// The declared outputs (patterns).
+    pub outputs: Digest,
     pub deps: Vec<(String, Digest)>,
     /// Input files: path, content hash, executable bit.
     pub inputs: Vec<(String, Digest, bool)>,

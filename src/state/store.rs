@@ -337,6 +337,7 @@ mod tests {
                 env: vec![("A".into(), [2; 32])],
                 vars: vec![("v".into(), [3; 32])],
                 dir: [4; 32],
+                outputs: [7; 32],
                 deps: vec![("dep".into(), [5; 32])],
                 inputs,
             }

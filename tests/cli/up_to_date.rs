@@ -480,6 +480,34 @@ fn a_changed_output_reruns_the_task() {
     p.run(&["build"]).success().assert_up_to_date("build");
 }
 
+/// Declaring another output runs the task again, even when that file is
+/// already there (its content was never recorded).
+#[test]
+fn declaring_another_output_reruns_the_task() {
+    let config = |outputs: &str| {
+        format!("[tasks.o]\ninputs = []\noutputs = {outputs}\nrun = \"echo a > a.txt; echo b > b.txt\"\n")
+    };
+    let p = Project::new().file("montage.toml", &config(r#"["a.txt"]"#));
+    p.run(&["o"]).success().assert_ran("o");
+    p.write("montage.toml", &config(r#"["a.txt", "b.txt"]"#));
+    p.write("b.txt", "tampered\n");
+    p.run(&["o", "--explain"])
+        .success()
+        .assert_ran("o")
+        .stderr_has("[o] running: its declared `outputs` changed");
+    assert_eq!(p.read("b.txt"), "b\n");
+    p.run(&["o"]).success().assert_up_to_date("o");
+    // The dry-run plan says the same.
+    p.write("montage.toml", &config(r#"["b.txt"]"#));
+    let plan = p.run(&["o", "--dry-run"]);
+    assert!(
+        plan.success()
+            .stdout
+            .contains("o: would run: its declared `outputs` changed"),
+        "{plan}"
+    );
+}
+
 #[test]
 fn a_declared_output_not_created_fails_the_task_naming_it() {
     let p = Project::new().file(
