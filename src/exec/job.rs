@@ -2,7 +2,6 @@
 //! run its steps, check its outputs and produce the record to store.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -721,9 +720,11 @@ fn check_exit(step: &Step, exit: Result<Exit, SpawnError>, env: &HashMap<String,
         Ok(e) => {
             let code = e.code;
             let message = match step {
-                Step::Shell(line) if code == 127 => missing_program(line, env)
-                    .map(|p| format!("`{p}` was not found on PATH"))
-                    .unwrap_or_else(|| format!("exit status {code}")),
+                Step::Shell(line) if code == 127 => {
+                    super::missing_program::find(line, env.get("PATH").map(String::as_str))
+                        .map(|p| format!("`{p}` was not found on PATH"))
+                        .unwrap_or_else(|| format!("exit status {code}"))
+                }
                 Step::Exec(argv) => docker::failure(argv, &e),
                 Step::Container(_) => format!("the container exited with status {code}"),
                 _ => format!("exit status {code}"),
@@ -741,17 +742,6 @@ fn check_exit(step: &Step, exit: Result<Exit, SpawnError>, env: &HashMap<String,
             message: e.to_string(),
         }),
     }
-}
-
-/// The first word of a shell line when it names no program on PATH.
-fn missing_program(line: &str, env: &HashMap<String, String>) -> Option<String> {
-    let first = line.split_whitespace().find(|w| !w.contains('='))?;
-    if first.contains('/') {
-        return (!Path::new(first).exists()).then(|| first.to_string());
-    }
-    let path = env.get("PATH")?;
-    let found = std::env::split_paths(path).any(|dir| dir.join(first).is_file());
-    (!found).then(|| first.to_string())
 }
 
 /// Restores the task's outputs from the remote cache, replays its log

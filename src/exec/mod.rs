@@ -3,6 +3,7 @@
 pub mod deploy;
 pub mod docker;
 pub mod job;
+pub mod missing_program;
 pub mod process;
 pub mod scheduler;
 

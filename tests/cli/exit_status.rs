@@ -76,6 +76,13 @@ fn a_missing_program_run_through_the_shell_is_named_too() {
     let out = p.run(&["gen"]);
     out.code(127)
         .stderr_has("✗ gen failed: `nosuchprog` was not found on PATH");
+    // The program, not the builtin or keyword that comes first.
+    let p = Project::new()
+        .file("montage.toml", "[tasks.gen]\nrun = \"cd sub && if true; then nosuchprog ci; fi\"\n")
+        .dir("sub");
+    p.run(&["gen"])
+        .code(127)
+        .stderr_has("✗ gen failed: `nosuchprog` was not found on PATH");
 }
 
 #[test]
@@ -162,7 +169,10 @@ run = "trap 'echo partial > gen.out; exit 0' INT TERM; echo up > started; while 
     let mtr = Pid::from_raw(child.id() as i32);
     if !p.wait_for_file("started", Duration::from_secs(10)) {
         let _ = kill(mtr, Signal::SIGKILL);
-        panic!("the task did not start\n{}", wait_with_timeout(child, p.root(), Duration::from_secs(5)));
+        panic!(
+            "the task did not start\n{}",
+            wait_with_timeout(child, p.root(), Duration::from_secs(5))
+        );
     }
     kill(mtr, Signal::SIGINT).unwrap();
     let out = wait_for_exit(child, p.root(), Duration::from_secs(20))
