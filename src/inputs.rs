@@ -406,22 +406,28 @@ fn resolve_with(
     Ok(res)
 }
 
-/// The first of `entries` whose file no longer has the stat it had (or
-/// no longer exists), checked on every CPU: after a task ran, a changed
-/// input means the run must not be recorded against the content hashed
-/// before it. Siblings are stat'ed relative to their directory, opened
-/// once, as the walk does: one path component to resolve per file.
-pub fn first_changed<'a>(root: &Path, entries: &'a [Entry]) -> Option<&'a str> {
+/// The entries (by index) whose file no longer has the stat it had, each
+/// with its stat now (`None`: gone or unreadable), checked on every CPU:
+/// after a task ran, a changed input means the run must not be recorded
+/// against the content hashed before it, unless its content is the same.
+/// Siblings are stat'ed relative to their directory, opened once, as the
+/// walk does: one path component to resolve per file.
+pub fn changed(root: &Path, entries: &[Entry]) -> Vec<(usize, Option<Stat>)> {
     let root = short_root(root);
-    let changed = |part: &'a [Entry]| {
+    let changed = |r: std::ops::Range<usize>| {
         let mut dir = OpenDir::new();
+        let first = r.start;
+        let part = &entries[r];
         part.iter()
-            .find(|e| dir.stat(root, &e.rel) != Some(e.stat))
-            .map(|e| &*e.rel)
+            .enumerate()
+            .filter_map(|(k, e)| {
+                let now = dir.stat(root, &e.rel);
+                (now != Some(e.stat)).then_some((first + k, now))
+            })
+            .collect::<Vec<_>>()
     };
-    let parts = crate::parallel::map(crate::parallel::ranges(entries.len(), 2048), |r| changed(&entries[r]));
-    // In path order: the first part that found one names it.
-    parts.into_iter().flatten().next()
+    let parts = crate::parallel::map(crate::parallel::ranges(entries.len(), 2048), changed);
+    parts.into_iter().flatten().collect()
 }
 
 /// The directories of the entries stat'ed, kept open for their siblings
@@ -725,17 +731,21 @@ mod tests {
     }
 
     #[test]
-    fn first_changed_names_the_first_changed_input() {
+    fn changed_names_every_changed_input_with_its_stat_now() {
         let names: Vec<String> = (0..5000).map(|i| format!("d{}/f{i:05}", i % 10)).collect();
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let t = tree(&refs);
         let es = resolve(t.path(), &["**".into()], false).unwrap().files;
-        assert_eq!(first_changed(t.path(), &es), None);
+        assert!(changed(t.path(), &es).is_empty());
         std::thread::sleep(std::time::Duration::from_millis(20));
         std::fs::write(t.path().join("d7/f04007"), "changed").unwrap();
         std::fs::remove_file(t.path().join("d9/f04999")).unwrap();
-        assert_eq!(first_changed(t.path(), &es), Some("d7/f04007"));
-        assert_eq!(first_changed(t.path(), &es[..10]), None);
+        let got: Vec<(&str, bool)> = changed(t.path(), &es)
+            .into_iter()
+            .map(|(i, now)| (&*es[i].rel, now.is_some()))
+            .collect();
+        assert_eq!(got, [("d7/f04007", true), ("d9/f04999", false)]);
+        assert!(changed(t.path(), &es[..10]).is_empty());
     }
 
     /// A cold run hashes files as the walk finds them (on helper threads
@@ -820,17 +830,18 @@ mod tests {
     /// UTF-8 all compare equal until they change.
     #[cfg(unix)]
     #[test]
-    fn first_changed_agrees_with_the_walk() {
+    fn changed_agrees_with_the_walk() {
         use std::os::unix::ffi::OsStrExt;
         let t = tree(&["top.txt", "a/b/c.txt"]);
         std::os::unix::fs::symlink("top.txt", t.path().join("link")).unwrap();
         std::fs::write(t.path().join(OsStr::from_bytes(b"a/caf\xff.txt")), "x").unwrap();
         let es = resolve(t.path(), &["**".into()], false).unwrap().files;
         assert_eq!(es.len(), 4);
-        assert_eq!(first_changed(t.path(), &es), None);
+        assert!(changed(t.path(), &es).is_empty());
         std::fs::remove_file(t.path().join("link")).unwrap();
         std::os::unix::fs::symlink("a/b/c.txt", t.path().join("link")).unwrap();
-        assert_eq!(first_changed(t.path(), &es), Some("link"));
+        let got: Vec<&str> = changed(t.path(), &es).into_iter().map(|(i, _)| &*es[i].rel).collect();
+        assert_eq!(got, ["link"]);
     }
 
     /// Names that are not UTF-8 are inputs like any other: each has its own

@@ -744,6 +744,39 @@ fn check_exit(step: &Step, exit: Result<Exit, SpawnError>, env: &HashMap<String,
     }
 }
 
+/// The first input of `changed` (index, stat now) whose content or
+/// executable bit is not what was hashed before the run, or that is gone,
+/// a symlink or no longer a file.
+fn changed_content<'a>(ctx: &Context, p: &'a Prepared, changed: &[(usize, Option<Stat>)]) -> Option<&'a str> {
+    let mut now = Vec::with_capacity(changed.len());
+    for &(i, stat) in changed {
+        let was = &p.inputs[i];
+        match stat {
+            Some(s)
+                if was.link.is_none()
+                    && crate::dirents::Kind::of_mode(s.mode) == crate::dirents::Kind::Other
+                    && s.executable() == was.stat.executable() =>
+            {
+                now.push(Entry {
+                    rel: was.rel.clone(),
+                    stat: s,
+                    link: None,
+                })
+            }
+            _ => return Some(&was.rel),
+        }
+    }
+    let (first, _) = changed.first()?;
+    let Ok((digests, _)) = hashing::hash_entries(&ctx.config.root, &now, &ctx.state.files) else {
+        return Some(&p.inputs[*first].rel);
+    };
+    changed
+        .iter()
+        .zip(digests)
+        .find(|((i, _), d)| *d != p.digests[*i])
+        .map(|((i, _), _)| &*p.inputs[*i].rel)
+}
+
 /// Restores the task's outputs from the remote cache, replays its log
 /// and builds the record a run would have: `None` on a miss or any cache
 /// failure (the task then runs).
@@ -819,8 +852,9 @@ fn finish(
     if unrecorded || task.interactive || (task.inputs.is_none() && !matches!(task.action, Action::Image(_))) {
         return Ok(None);
     }
-    // The run must not be recorded against input content it did not see.
-    if let Some(changed) = inputs::first_changed(root, &p.inputs) {
+    // The run must not be recorded against input content it did not see
+    // (a file it rewrote with the same content is fine).
+    if let Some(changed) = changed_content(ctx, p, &inputs::changed(root, &p.inputs)) {
         ctx.reporter.warn(&format!(
             "input `{}` changed while `{}` ran; it will run again next time",
             inputs::display_key(changed),

@@ -163,6 +163,34 @@ fn an_input_changed_while_its_task_runs_is_not_recorded() {
     p.run(&["t"]).success().assert_up_to_date("t");
 }
 
+/// A task that rewrites files its globs take as inputs, with the same
+/// content (its own output under `**`, a generated file): its run is
+/// recorded, so it is up to date next time.
+#[test]
+fn an_input_rewritten_with_the_same_content_is_recorded() {
+    let p = Project::new()
+        .file(
+            "montage.toml",
+            "[tasks.b]\ninputs = [\"**\"]\noutputs = [\"dist/out.txt\"]\n\
+             run = \"mkdir -p dist && cat src.txt > dist/out.txt && cp src.txt copy.txt\"\n",
+        )
+        .file("src.txt", "source\n")
+        .file("copy.txt", "source\n");
+    p.run(&["b"]).success().assert_ran("b");
+    // Now `dist/out.txt` is an input too: a new file, so it runs once more.
+    let out = p.run(&["b"]);
+    out.success().assert_ran("b");
+    assert!(!out.stderr.contains("changed while"), "{out}");
+    p.run(&["b"]).success().assert_up_to_date("b");
+    // A rewrite with other content is still not recorded.
+    p.write("src.txt", "source 2\n");
+    p.run(&["b"])
+        .success()
+        .stderr_has("changed while `b` ran; it will run again next time");
+    p.run(&["b"]).success().assert_ran("b");
+    p.run(&["b"]).success().assert_up_to_date("b");
+}
+
 /// Variables that use variables 10,000 levels deep: a diagnostic, not a
 /// stack overflow.
 #[test]
