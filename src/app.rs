@@ -212,6 +212,7 @@ fn run(cli: &Cli, color: bool) -> Result<(), Error> {
         keep_going: cli.keep_going,
         jobs,
         no_cache: cli.no_cache,
+        watched: Default::default(),
     };
     let root = config.root.display().to_string();
     let ctx = Context {
@@ -332,7 +333,7 @@ fn watch(first: Context, plan: Plan) -> Result<(), Error> {
     };
     let first = std::sync::Mutex::new(Some(first));
     let plan = Arc::new(plan);
-    let make_run = move || {
+    let make_run = move |watched| {
         let ctx = match first.lock().unwrap_or_else(|e| e.into_inner()).take() {
             Some(ctx) => ctx,
             None => {
@@ -352,6 +353,10 @@ fn watch(first: Context, plan: Plan) -> Result<(), Error> {
                     root: template.root.clone(),
                 }
             }
+        };
+        let ctx = Context {
+            options: Options { watched, ..ctx.options },
+            ..ctx
         };
         scheduler::run(Arc::new(ctx), &plan)
     };

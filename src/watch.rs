@@ -4,8 +4,11 @@
 //! A change while the plan is still running (a dev server, a `docker run`)
 //! stops it first — SIGTERM to every child's process group, SIGKILL after a
 //! grace period, containers removed — so no process is ever orphaned. The
-//! re-run skips whatever the change did not affect, by fingerprint.
+//! re-run skips whatever the change did not affect, by fingerprint, except
+//! the tasks whose `watch` paths changed: those run again whatever their
+//! fingerprints say.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,12 +31,15 @@ pub struct Triggers {
     include: GlobSet,
     /// Outputs of the plan's own tasks never re-trigger it.
     exclude: GlobSet,
+    /// The tasks with `watch` paths, and those paths.
+    watched: Vec<(String, GlobSet)>,
 }
 
 impl Triggers {
     pub fn new(config: &Config, plan: &Plan) -> Triggers {
         let mut include = GlobSetBuilder::new();
         let mut exclude = GlobSetBuilder::new();
+        let mut watched = Vec::new();
         let add = |b: &mut GlobSetBuilder, pattern: &str| {
             let p = pattern.trim_start_matches("./").trim_end_matches('/');
             for variant in [p.to_string(), format!("{p}/**")] {
@@ -64,11 +70,25 @@ impl Triggers {
                     add(&mut exclude, &p);
                 }
             }
+            let mut own = GlobSetBuilder::new();
+            task.watch.iter().filter_map(literal).for_each(|p| add(&mut own, &p));
+            if !task.watch.is_empty() {
+                watched.push((name.clone(), own.build().unwrap_or_else(|_| GlobSet::empty())));
+            }
         }
         Triggers {
             include: include.build().unwrap_or_else(|_| GlobSet::empty()),
             exclude: exclude.build().unwrap_or_else(|_| GlobSet::empty()),
+            watched,
         }
+    }
+
+    /// The tasks whose `watch` paths a change to `rel` is under.
+    pub fn watchers(&self, rel: &str) -> impl Iterator<Item = &str> {
+        self.watched
+            .iter()
+            .filter(move |(_, paths)| paths.is_match(rel))
+            .map(|(name, _)| name.as_str())
     }
 
     /// Whether a change to `rel` (root-relative) should re-run the plan.
@@ -81,13 +101,16 @@ impl Triggers {
     }
 }
 
+/// What a run gets: the tasks whose `watch` paths changed since the last.
+pub type MakeRun = dyn Fn(BTreeSet<String>) -> std::io::Result<RunResult> + Send + Sync;
+
 /// Runs `make_run` now and again after each relevant change, until Ctrl-C.
 /// Returns the exit status of the last run (130 after Ctrl-C).
 pub fn run(
     root: &Path,
     triggers: Triggers,
     reporter: &crate::report::Reporter,
-    make_run: impl Fn() -> std::io::Result<RunResult> + Send + Sync + 'static,
+    make_run: impl Fn(BTreeSet<String>) -> std::io::Result<RunResult> + Send + Sync + 'static,
 ) -> std::io::Result<i32> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(watch_loop(root.to_path_buf(), triggers, reporter, Arc::new(make_run)))
@@ -97,7 +120,7 @@ async fn watch_loop(
     root: PathBuf,
     triggers: Triggers,
     reporter: &crate::report::Reporter,
-    make_run: Arc<dyn Fn() -> std::io::Result<RunResult> + Send + Sync>,
+    make_run: Arc<MakeRun>,
 ) -> std::io::Result<i32> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PathBuf>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -114,13 +137,24 @@ async fn watch_loop(
         .watch(&root, RecursiveMode::Recursive)
         .map_err(std::io::Error::other)?;
     let mut ctrl_c = CtrlC::new()?;
+    let mut watched = BTreeSet::new();
+    // Notes the tasks whose `watch` paths `path` is under; whether it is
+    // relevant at all.
+    let seen = |path: &Path, watched: &mut BTreeSet<String>| {
+        let relevant = relevant(&root, &triggers, path);
+        if relevant {
+            watched.extend(triggers.watchers(&rel(&root, path)).map(str::to_owned));
+        }
+        relevant
+    };
     loop {
         process::reset();
         let run = make_run.clone();
         let (done_tx, mut done_rx) = tokio::sync::oneshot::channel();
+        let forced = std::mem::take(&mut watched);
         // The scheduler has its own runtime: run it on a plain thread.
         std::thread::spawn(move || {
-            let _ = done_tx.send(run());
+            let _ = done_tx.send(run(forced));
         });
         let mut stopping = false;
         let result = loop {
@@ -128,7 +162,7 @@ async fn watch_loop(
                 result = &mut done_rx => break result.map_err(std::io::Error::other)?,
                 path = rx.recv() => {
                     let Some(path) = path else { continue };
-                    if !stopping && relevant(&root, &triggers, &path) {
+                    if seen(&path, &mut watched) && !stopping {
                         stopping = true;
                         reporter.line(&format!("mtr: `{}` changed; stopping the running tasks", rel(&root, &path)));
                         stop_children();
@@ -154,7 +188,7 @@ async fn watch_loop(
                 tokio::select! {
                     path = rx.recv() => {
                         match path {
-                            Some(p) if relevant(&root, &triggers, &p) => {
+                            Some(p) if seen(&p, &mut watched) => {
                                 reporter.line(&format!("mtr: `{}` changed", rel(&root, &p)));
                                 break;
                             }
@@ -167,7 +201,9 @@ async fn watch_loop(
             }
         }
         // Debounce: let a burst of writes (an editor's save, a git checkout) settle.
-        while let Ok(Some(_)) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {}
+        while let Ok(Some(path)) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {
+            seen(&path, &mut watched);
+        }
     }
 }
 

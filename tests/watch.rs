@@ -71,6 +71,32 @@ fn reruns_when_an_input_changes() {
     assert_eq!(interrupt(&mut child), Some(130));
 }
 
+/// A change under a task's `watch` paths runs that task again, though its
+/// inputs did not change; a task that does not watch them stays skipped.
+#[test]
+fn a_change_under_watch_paths_reruns_the_task_that_watches_them() {
+    let dir = project(
+        "[tasks.gen]\ninputs = [\"src/**\"]\nwatch = [\"extra/**\"]\nrun = \"cat src/a.txt >> log.txt\"\n\n\
+         [tasks.other]\ninputs = [\"src/**\"]\nrun = \"echo other >> other.txt\"\n\n\
+         [tasks.all]\ndeps = [\"gen\", \"other\"]\n",
+    );
+    std::fs::create_dir_all(dir.path().join("extra")).unwrap();
+    let log = dir.path().join("log.txt");
+    let mut child = spawn_watch(dir.path(), "all");
+    wait_for("the first run", || lines(&log).len() == 1);
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(dir.path().join("extra/settings.ini"), "x\n").unwrap();
+    wait_for("the re-run", || lines(&log) == ["one", "one"]);
+    // Then an input change: both inputs and the next run agree again.
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(dir.path().join("src/a.txt"), "two\n").unwrap();
+    wait_for("the run after the input change", || {
+        lines(&log) == ["one", "one", "two"]
+    });
+    assert_eq!(interrupt(&mut child), Some(130));
+    assert_eq!(lines(&dir.path().join("other.txt")), ["other", "other"]);
+}
+
 #[test]
 fn a_long_running_task_is_restarted_and_never_orphaned() {
     let dir = project(

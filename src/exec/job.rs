@@ -296,7 +296,7 @@ pub fn carry_out(ctx: &Context, name: &str, pending: Pending, cache: Option<&Arc
     ctx.store.begin(name);
     let cache = cache.filter(|_| cacheable(task));
     if let Some(c) = cache
-        && reason != Reason::Forced
+        && !matches!(reason, Reason::Forced | Reason::Watched)
         && let Some(record) = restore(ctx, task, &mut p, c, &reason, &mut files)
     {
         return Outcome {
@@ -576,6 +576,9 @@ fn decide(ctx: &Context, task: &Task, deps: &DepState, p: &Prepared, files: &mut
     }
     if ctx.options.force.contains(&task.name) {
         return Reason::Forced;
+    }
+    if ctx.options.watched.contains(&task.name) {
+        return Reason::Watched;
     }
     if matches!(task.action, Action::None) && task.inputs.is_none() {
         return if deps.any_ran || ctx.options.dry_run && deps.would_run.is_some() {

@@ -22,6 +22,8 @@ pub struct Options {
     pub explain: bool,
     /// Tasks to run even when up to date (`-B` applies to the named tasks).
     pub force: HashSet<String>,
+    /// Tasks whose `watch` paths changed (`--watch`): they run too.
+    pub watched: std::collections::BTreeSet<String>,
     pub keep_going: bool,
     pub jobs: usize,
     /// `--no-cache`: neither read nor write the remote cache.
