@@ -53,6 +53,16 @@ impl Kube {
         argv
     }
 
+    /// `kubectl [--context C] ARGS...` without any `-n`: for objects that
+    /// name their own namespaces (kubectl refuses a `-n` that differs).
+    pub fn argv_without_namespace(&self, args: &[&str]) -> Vec<String> {
+        Kube {
+            namespace: None,
+            ..self.clone()
+        }
+        .argv(args, None)
+    }
+
     pub fn rollout_status(&self, workload: &str, ns: Option<&str>) -> Vec<String> {
         let mut argv = self.argv(&["rollout", "status", workload], ns);
         argv.push(format!("--timeout={}", self.timeout));
@@ -89,7 +99,12 @@ impl DeployPlan {
                 let mapping: Vec<String> = images.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 [
                     format!("kubectl kustomize {dir}  # images: {}", mapping.join(" ")),
-                    shell_join(&kube.argv(&["apply", "-f", &format!("{dir}/rendered.yaml")], None)),
+                    shell_join(&kube.argv(&["apply", "-f", &format!("{dir}/rendered.yaml")], None))
+                        + if kube.namespace.is_some() {
+                            "  # without -n if objects name other namespaces (the task's filled in)"
+                        } else {
+                            ""
+                        },
                     shell_join(&kube.rollout_status("KIND/NAME", None)) + "  # each workload using the images",
                 ]
                 .join("\n")
@@ -123,12 +138,7 @@ pub fn compile(d: &DeployAction, r: &Renderer) -> Result<Compiled, ActionError> 
             image,
         }
     } else {
-        let sources = d
-            .manifests
-            .as_ref()
-            .map(|m| r.render_split(std::slice::from_ref(m)))
-            .transpose()?
-            .unwrap_or_default();
+        let sources = r.render_split(&d.manifests)?;
         if sources.is_empty() {
             return Err(ActionError::Invalid("`manifests` is empty".into()));
         }

@@ -745,7 +745,7 @@ impl Loader<'_> {
             deployment: self.opt_template(t, "deployment", &what),
             container: self.opt_template(t, "container", &what),
             image: self.opt_template(t, "image", &what),
-            manifests: self.opt_template(t, "manifests", &what),
+            manifests: self.opt_list(t, "manifests", &what),
             images: t
                 .get("images")
                 .map(|v| self.template_map(v, &format_args!("{what}.images")))

@@ -212,7 +212,9 @@ pub struct DeployAction {
     pub deployment: Option<Template>,
     pub container: Option<Template>,
     pub image: Option<Template>,
-    pub manifests: Option<Template>,
+    /// Form 2: a string or a list, each a kustomization dir, a YAML file or
+    /// a dir of them (empty in form 1).
+    pub manifests: Vec<Template>,
     pub images: Vec<(String, Template)>,
     pub namespace: Option<Template>,
     pub context: Option<Template>,

@@ -115,20 +115,37 @@ impl Workload {
 fn manifests(e: &Env, kube: &Kube, task: &str, sources: &[String], images: &[(String, String)]) -> Result<(), String> {
     let safe: String = task.chars().map(|c| if c == ':' { '-' } else { c }).collect();
     let dir = e.root.join(".mtr").join("deploy").join(safe);
-    write_overlay(e.root, &dir, sources, images)?;
-    let rendered = e.kubectl_capture(
-        &["kubectl".to_string(), "kustomize".into(), dir.display().to_string()],
-        false,
-    )?;
+    let copies = write_overlay(e.root, &dir, sources, images)?;
+    let rendered = e
+        .kubectl_capture(
+            &["kubectl".to_string(), "kustomize".into(), dir.display().to_string()],
+            false,
+        )
+        .map_err(|why| {
+            // Name the user's files, not their copies under `.mtr/`.
+            copies.iter().fold(why, |why, (copy, src)| {
+                why.replace(&dir.join(copy).display().to_string(), src)
+                    .replace(copy.as_str(), src)
+            })
+        })?;
+    // `apply -n NS` refuses objects of another namespace: when some name
+    // one, the others get NS written in and the apply has no `-n`.
+    let (rendered, keep_n) = match kube.namespace.as_deref() {
+        Some(ns) => in_namespace(&rendered, ns)?,
+        None => (rendered, true),
+    };
     let rendered_file = dir.join("rendered.yaml");
     std::fs::write(&rendered_file, &rendered)
         .map_err(|err| format!("cannot write `{}`: {err}", rendered_file.display()))?;
     let new_refs: Vec<&str> = images.iter().map(|(_, v)| v.as_str()).collect();
     let workloads = workloads_using(&rendered, &new_refs)?;
-    let applied = e.kubectl_capture(
-        &kube.argv(&["apply", "-f", &rendered_file.display().to_string()], None),
-        true,
-    )?;
+    let file = rendered_file.display().to_string();
+    let apply = if keep_n {
+        kube.argv(&["apply", "-f", &file], None)
+    } else {
+        kube.argv_without_namespace(&["apply", "-f", &file])
+    };
+    let applied = e.kubectl_capture(&apply, true)?;
     let mut started = Vec::new();
     for w in &workloads {
         let unchanged = applied.lines().any(|l| {
@@ -165,9 +182,16 @@ fn manifests(e: &Env, kube: &Kube, task: &str, sources: &[String], images: &[(St
     Ok(())
 }
 
-/// Writes `.mtr/deploy/TASK/kustomization.yaml`: the sources as resources
-/// and the new images — tracked files are never edited.
-fn write_overlay(root: &Path, dir: &Path, sources: &[String], images: &[(String, String)]) -> Result<(), String> {
+/// Writes `.mtr/deploy/TASK/kustomization.yaml`: the sources as resources,
+/// in order, and the new images — tracked files are never edited. YAML files
+/// are copied in (after a check that names the file); returns each copy's
+/// `resources/NNN-NAME` with the file it came from.
+fn write_overlay(
+    root: &Path,
+    dir: &Path,
+    sources: &[String],
+    images: &[(String, String)],
+) -> Result<Vec<(String, String)>, String> {
     let io = |p: &Path, err: std::io::Error| format!("cannot write `{}`: {err}", p.display());
     if dir.exists() {
         std::fs::remove_dir_all(dir).map_err(|err| io(dir, err))?;
@@ -175,7 +199,14 @@ fn write_overlay(root: &Path, dir: &Path, sources: &[String], images: &[(String,
     let res = dir.join("resources");
     std::fs::create_dir_all(&res).map_err(|err| io(&res, err))?;
     let mut resources = Vec::new();
-    let mut copied = 0;
+    let mut copies: Vec<(String, String)> = Vec::new();
+    let mut copy = |file: &Path, shown: String, resources: &mut Vec<String>| -> Result<(), String> {
+        check_yaml(file, &shown)?;
+        let name = copy_into(file, &res, copies.len() + 1)?;
+        resources.push(name.clone());
+        copies.push((name, shown));
+        Ok(())
+    };
     for src in sources {
         let abs = root.join(src);
         if abs.is_dir() {
@@ -196,12 +227,14 @@ fn write_overlay(root: &Path, dir: &Path, sources: &[String], images: &[(String,
                 .collect();
             files.sort();
             for f in files {
-                copied += 1;
-                resources.push(copy_into(&f, &res, copied)?);
+                let shown = Path::new(src)
+                    .join(f.file_name().unwrap_or_default())
+                    .display()
+                    .to_string();
+                copy(&f, shown, &mut resources)?;
             }
         } else if abs.is_file() {
-            copied += 1;
-            resources.push(copy_into(&abs, &res, copied)?);
+            copy(&abs, src.clone(), &mut resources)?;
         } else {
             return Err(format!("manifests `{src}` do not exist"));
         }
@@ -229,7 +262,23 @@ fn write_overlay(root: &Path, dir: &Path, sources: &[String], images: &[(String,
         }
     }
     let file = dir.join("kustomization.yaml");
-    std::fs::write(&file, text).map_err(|err| io(&file, err))
+    std::fs::write(&file, text).map_err(|err| io(&file, err))?;
+    Ok(copies)
+}
+
+/// A manifest file must be YAML whose documents are objects (mappings);
+/// `shown` names it in the error.
+fn check_yaml(file: &Path, shown: &str) -> Result<(), String> {
+    let text = std::fs::read(file).map_err(|err| format!("cannot read manifests `{shown}`: {err}"))?;
+    let text = String::from_utf8(text).map_err(|_| format!("manifests `{shown}` are not YAML: not UTF-8 text"))?;
+    let docs = YamlLoader::load_from_str(&text).map_err(|err| format!("manifests `{shown}` are not YAML: {err}"))?;
+    match docs.iter().position(|d| !matches!(d, Yaml::Hash(_) | Yaml::Null)) {
+        Some(i) => Err(format!(
+            "manifests `{shown}` are not Kubernetes objects: document {} is not a mapping",
+            i + 1
+        )),
+        None => Ok(()),
+    }
 }
 
 fn copy_into(file: &Path, res: &Path, n: usize) -> Result<String, String> {
@@ -243,6 +292,118 @@ fn copy_into(file: &Path, res: &Path, n: usize) -> Result<String, String> {
 
 fn yaml_str(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Well-known kinds that have no namespace: neither `-n` nor a filled-in
+/// namespace applies to them.
+const CLUSTER_SCOPED: &[&str] = &[
+    "APIService",
+    "CertificateSigningRequest",
+    "ClusterIssuer",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ComponentStatus",
+    "CSIDriver",
+    "CSINode",
+    "CustomResourceDefinition",
+    "FlowSchema",
+    "IngressClass",
+    "MutatingWebhookConfiguration",
+    "Namespace",
+    "Node",
+    "PersistentVolume",
+    "PriorityClass",
+    "PriorityLevelConfiguration",
+    "RuntimeClass",
+    "StorageClass",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+    "ValidatingWebhookConfiguration",
+    "VolumeAttachment",
+];
+
+/// The rendered manifests as `kubectl apply` takes them for the task's
+/// namespace `ns`, and whether to pass `-n ns`. Yes when every namespaced
+/// object has no namespace or `ns` (text unchanged). Otherwise `ns` is
+/// written into the namespaced objects that have none, and the apply goes
+/// without `-n` (kubectl refuses objects whose namespace differs from it).
+/// The text is edited line by line, not re-emitted, so every other value
+/// stays exactly as kustomize wrote it.
+pub fn in_namespace(rendered: &str, ns: &str) -> Result<(String, bool), String> {
+    let mut docs: Vec<Vec<&str>> = vec![Vec::new()];
+    for line in rendered.split_inclusive('\n') {
+        if line.trim_end() == "---" {
+            docs.push(Vec::new());
+        }
+        docs.last_mut().expect("one at least").push(line);
+    }
+    // For each document: does it need `ns` written in?
+    let mut fill = Vec::with_capacity(docs.len());
+    let mut others = false;
+    for doc in &docs {
+        let text: String = doc.concat();
+        let parsed =
+            YamlLoader::load_from_str(&text).map_err(|e| format!("cannot parse the rendered manifests: {e}"))?;
+        let needs = parsed.first().is_some_and(|d| {
+            let namespaced = d["kind"].as_str().is_some_and(|k| !CLUSTER_SCOPED.contains(&k));
+            match d["metadata"]["namespace"].as_str().filter(|n| !n.is_empty()) {
+                Some(theirs) => {
+                    others |= namespaced && theirs != ns;
+                    false
+                }
+                None => namespaced,
+            }
+        });
+        fill.push(needs);
+    }
+    if !others {
+        return Ok((rendered.to_string(), true));
+    }
+    let mut out = String::with_capacity(rendered.len() + 32 * docs.len());
+    for (doc, needs) in docs.iter().zip(fill) {
+        if needs {
+            out.push_str(&with_namespace(doc, ns)?);
+        } else {
+            doc.iter().for_each(|l| out.push_str(l));
+        }
+    }
+    Ok((out, false))
+}
+
+/// One document (its lines, as kustomize writes them: block style) with
+/// `metadata.namespace` set to `ns`.
+fn with_namespace(doc: &[&str], ns: &str) -> Result<String, String> {
+    let indent = |l: &str| l.len() - l.trim_start_matches(' ').len();
+    let meta = doc.iter().position(|l| l.trim_end() == "metadata:").ok_or_else(|| {
+        let name = doc.iter().find_map(|l| l.strip_prefix("kind:")).unwrap_or("").trim();
+        format!("cannot write the namespace into a rendered `{name}`: no `metadata:` block")
+    })?;
+    // The block's keys: the lines after it, up to the next top-level one.
+    let block: Vec<usize> = (meta + 1..doc.len())
+        .take_while(|&i| doc[i].trim().is_empty() || indent(doc[i]) > 0 || doc[i].starts_with('#'))
+        .filter(|&i| !doc[i].trim().is_empty() && !doc[i].trim_start().starts_with('#'))
+        .collect();
+    let width = block.first().map(|&i| indent(doc[i])).unwrap_or(2);
+    let line = format!("{}namespace: {}\n", " ".repeat(width), yaml_str(ns));
+    // An empty `namespace: ""` is replaced, not doubled.
+    let existing = block
+        .iter()
+        .find(|&&i| indent(doc[i]) == width && doc[i].trim_start().starts_with("namespace:"));
+    let mut out = String::new();
+    for (i, l) in doc.iter().enumerate() {
+        if Some(&i) == existing {
+            out.push_str(&line);
+            continue;
+        }
+        out.push_str(l);
+        if i == meta && existing.is_none() {
+            if !l.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str(&line);
+        }
+    }
+    Ok(out)
 }
 
 /// Deployments, StatefulSets and DaemonSets whose containers run one of
@@ -280,6 +441,21 @@ pub fn workloads_using(rendered: &str, refs: &[&str]) -> Result<Vec<Workload>, S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writes_the_namespace_only_when_objects_name_another() {
+        let same = "kind: Service\nmetadata:\n  name: a\n---\nkind: Service\nmetadata:\n  name: b\n  namespace: ns\n";
+        assert_eq!(in_namespace(same, "ns").unwrap(), (same.to_string(), true));
+        let mixed = "kind: Service\nmetadata:\n  name: a\n  namespace: \"\"\n---\nkind: ClusterRole\nmetadata:\n  name: r\n---\nkind: Service\nmetadata:\n  name: b\n  namespace: other\n";
+        assert_eq!(
+            in_namespace(mixed, "ns").unwrap(),
+            (
+                "kind: Service\nmetadata:\n  name: a\n  namespace: \"ns\"\n---\nkind: ClusterRole\nmetadata:\n  name: r\n---\nkind: Service\nmetadata:\n  name: b\n  namespace: other\n"
+                    .to_string(),
+                false
+            )
+        );
+    }
 
     #[test]
     fn finds_workloads_using_new_images() {

@@ -1,0 +1,437 @@
+//! Deploy form 2 (`manifests` + `images`) through the recording kubectl
+//! shim (tests/shims/kubectl, which renders with the real `kubectl
+//! kustomize`): objects keep their own namespaces, the task's is written
+//! into the others when they differ (kubectl refuses `apply -n NS` of an
+//! object in another namespace), and `manifests` may be a list.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use yaml_rust2::{Yaml, YamlLoader};
+
+/// A project in a temp dir, run with the shims first on PATH.
+struct Shimmed {
+    dir: tempfile::TempDir,
+}
+
+impl Shimmed {
+    fn new() -> Shimmed {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("project")).unwrap();
+        Shimmed { dir }
+    }
+
+    fn root(&self) -> PathBuf {
+        // The shim's files live next to the project, not in it.
+        self.dir.path().join("project")
+    }
+
+    fn write(&self, rel: &str, text: &str) -> &Shimmed {
+        let p = self.root().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+        self
+    }
+
+    fn mtr(&self, args: &[&str]) -> Output {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}:{}",
+            repo.join("tests/shims").display(),
+            std::env::var("PATH").unwrap()
+        );
+        Command::new(env!("CARGO_BIN_EXE_mtr"))
+            .args(args)
+            .current_dir(self.root())
+            .env("PATH", path)
+            .env("NO_COLOR", "1")
+            .env("SHIM_LOG", self.dir.path().join("shim.log"))
+            .env("SHIM_STATE", self.dir.path().join("shim-state"))
+            .env_remove("GITHUB_ACTIONS")
+            .output()
+            .unwrap()
+    }
+
+    /// The kubectl calls so far, with the root written as `ROOT`.
+    fn calls(&self) -> Vec<String> {
+        let log = self.dir.path().join("shim.log");
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let _ = std::fs::remove_file(log);
+        let root = self.root().display().to_string();
+        text.lines().map(|l| l.replace(&root, "ROOT")).collect()
+    }
+
+    fn rendered(&self, task: &str) -> String {
+        std::fs::read_to_string(self.root().join(format!(".mtr/deploy/{task}/rendered.yaml"))).unwrap()
+    }
+}
+
+#[track_caller]
+fn ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "mtr failed ({:?}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[track_caller]
+fn fails(out: &Output) -> String {
+    assert!(!out.status.success(), "mtr should have failed");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `KIND/NAME` → `metadata.namespace` of every object in `rendered`.
+fn namespaces(rendered: &str) -> Vec<(String, Option<String>)> {
+    YamlLoader::load_from_str(rendered)
+        .unwrap()
+        .iter()
+        .filter(|d| !matches!(d, Yaml::Null))
+        .map(|d| {
+            (
+                format!(
+                    "{}/{}",
+                    d["kind"].as_str().unwrap(),
+                    d["metadata"]["name"].as_str().unwrap()
+                ),
+                d["metadata"]["namespace"].as_str().map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+fn images(rendered: &str) -> Vec<String> {
+    rendered
+        .lines()
+        .filter_map(|l| l.trim().trim_start_matches("- ").strip_prefix("image: "))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn deployment(name: &str, ns: Option<&str>, image: &str) -> String {
+    let ns = ns.map(|n| format!("  namespace: {n}\n")).unwrap_or_default();
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n{ns}spec:\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n        - name: {name}\n          image: {image}\n"
+    )
+}
+
+const SERVICE: &str = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  ports:\n    - port: 80\n";
+const CLUSTER_ROLE: &str =
+    "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: reader\nrules: []\n";
+const NAMESPACE: &str = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: data\n";
+
+#[test]
+fn objects_in_other_namespaces_are_applied_without_n_and_the_rest_get_the_tasks() {
+    let p = Shimmed::new();
+    p.write(
+        "k8s/app.yaml",
+        &format!(
+            "{NAMESPACE}---\n{CLUSTER_ROLE}---\n{SERVICE}---\n{}---\n{}",
+            deployment("web", None, "ghcr.io/o/web:old"),
+            deployment("etl", Some("data"), "ghcr.io/o/etl:old"),
+        ),
+    )
+    .write(
+        "montage.toml",
+        r#"
+[tasks.ship.deploy]
+manifests = "k8s/app.yaml"
+images = { "ghcr.io/o/web" = "reg:5000/web:abc", "ghcr.io/o/etl" = "reg:5000/etl:abc" }
+namespace = "montage-ai"
+context = "k3s"
+"#,
+    );
+    ok(&p.mtr(&["ship"]));
+    assert_eq!(
+        p.calls(),
+        [
+            "kubectl kustomize ROOT/.mtr/deploy/ship",
+            "kubectl --context k3s apply -f ROOT/.mtr/deploy/ship/rendered.yaml",
+            "kubectl --context k3s rollout status deployment/etl -n data --timeout=10m",
+            "kubectl --context k3s rollout status deployment/web -n montage-ai --timeout=10m",
+        ]
+    );
+    let rendered = p.rendered("ship");
+    let mut got = namespaces(&rendered);
+    got.sort();
+    let some = |s: &str| Some(s.to_string());
+    assert_eq!(
+        got,
+        [
+            ("ClusterRole/reader".into(), None),
+            ("Deployment/etl".into(), some("data")),
+            ("Deployment/web".into(), some("montage-ai")),
+            ("Namespace/data".into(), None),
+            ("Service/web".into(), some("montage-ai")),
+        ],
+        "{rendered}"
+    );
+    let mut imgs = images(&rendered);
+    imgs.sort();
+    assert_eq!(imgs, ["reg:5000/etl:abc", "reg:5000/web:abc"]);
+    // What kubectl then reads is still what kustomize rendered, plus the
+    // namespace lines.
+    let plain = std::process::Command::new("kubectl")
+        .args(["kustomize", &p.root().join(".mtr/deploy/ship").display().to_string()])
+        .output()
+        .unwrap();
+    let plain = String::from_utf8(plain.stdout).unwrap();
+    let without: String = rendered
+        .lines()
+        .filter(|l| l.trim() != "namespace: \"montage-ai\"")
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(without, plain);
+}
+
+#[test]
+fn a_kustomization_with_its_own_namespace_is_applied_without_n() {
+    let p = Shimmed::new();
+    p.write(
+        "deploy/overlays/dev/kustomization.yaml",
+        "namespace: dev-ns\nresources:\n  - app.yaml\n",
+    )
+    .write(
+        "deploy/overlays/dev/app.yaml",
+        &format!(
+            "{}---\n{SERVICE}---\n{CLUSTER_ROLE}",
+            deployment("web", None, "ghcr.io/o/web:old")
+        ),
+    )
+    .write(
+        "montage.toml",
+        r#"
+[tasks.dev.deploy]
+manifests = "deploy/overlays/dev"
+images = { "ghcr.io/o/web" = "reg:5000/web:abc" }
+namespace = "montage-ai"
+"#,
+    );
+    ok(&p.mtr(&["dev"]));
+    assert_eq!(
+        p.calls(),
+        [
+            "kubectl kustomize ROOT/.mtr/deploy/dev",
+            "kubectl apply -f ROOT/.mtr/deploy/dev/rendered.yaml",
+            "kubectl rollout status deployment/web -n dev-ns --timeout=10m",
+        ]
+    );
+    let mut got = namespaces(&p.rendered("dev"));
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("ClusterRole/reader".into(), None),
+            ("Deployment/web".into(), Some("dev-ns".into())),
+            ("Service/web".into(), Some("dev-ns".into())),
+        ]
+    );
+}
+
+#[test]
+fn objects_all_in_the_tasks_namespace_or_none_keep_n() {
+    let p = Shimmed::new();
+    p.write(
+        "k8s/app.yaml",
+        &format!(
+            "{}---\n{SERVICE}---\n{CLUSTER_ROLE}",
+            deployment("web", Some("prod"), "ghcr.io/o/web:old")
+        ),
+    )
+    .write(
+        "montage.toml",
+        r#"
+[tasks.ship.deploy]
+manifests = "k8s/app.yaml"
+images = { "ghcr.io/o/web" = "reg:5000/web:abc" }
+namespace = "prod"
+"#,
+    );
+    ok(&p.mtr(&["ship"]));
+    assert_eq!(
+        p.calls(),
+        [
+            "kubectl kustomize ROOT/.mtr/deploy/ship",
+            "kubectl apply -f ROOT/.mtr/deploy/ship/rendered.yaml -n prod",
+            "kubectl rollout status deployment/web -n prod --timeout=10m",
+        ]
+    );
+    // Nothing written in: `-n prod` places the Service.
+    let mut got = namespaces(&p.rendered("ship"));
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("ClusterRole/reader".into(), None),
+            ("Deployment/web".into(), Some("prod".into())),
+            ("Service/web".into(), None),
+        ]
+    );
+}
+
+#[test]
+fn without_a_task_namespace_nothing_is_written_in() {
+    let p = Shimmed::new();
+    p.write(
+        "k8s/app.yaml",
+        &format!("{SERVICE}---\n{}", deployment("etl", Some("data"), "ghcr.io/o/etl:old")),
+    )
+    .write(
+        "montage.toml",
+        r#"
+[tasks.ship.deploy]
+manifests = "k8s/app.yaml"
+images = { "ghcr.io/o/etl" = "reg:5000/etl:abc" }
+"#,
+    );
+    ok(&p.mtr(&["ship"]));
+    assert_eq!(
+        p.calls()[1..],
+        [
+            "kubectl apply -f ROOT/.mtr/deploy/ship/rendered.yaml",
+            "kubectl rollout status deployment/etl -n data --timeout=10m",
+        ]
+    );
+    let mut got = namespaces(&p.rendered("ship"));
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("Deployment/etl".into(), Some("data".into())),
+            ("Service/web".into(), None),
+        ]
+    );
+}
+
+#[test]
+fn a_list_of_manifests_is_rendered_in_order_and_applied_once() {
+    let p = Shimmed::new();
+    p.write("k8s/web.yaml", &deployment("web", None, "ghcr.io/o/app:old"))
+        .write(
+            "k8s/worker.yaml",
+            &format!("{}---\n{CLUSTER_ROLE}", deployment("worker", None, "ghcr.io/o/app:old")),
+        )
+        .write(
+            "montage.toml",
+            r#"
+[vars]
+extra = ""
+
+[tasks.ship.deploy]
+manifests = ["k8s/web.yaml", "{{ extra }}", "./k8s/worker.yaml"]
+images = { "ghcr.io/o/app" = "reg:5000/app:abc" }
+namespace = "prod"
+"#,
+        );
+    ok(&p.mtr(&["ship"]));
+    let calls = p.calls();
+    assert_eq!(
+        calls,
+        [
+            "kubectl kustomize ROOT/.mtr/deploy/ship",
+            "kubectl apply -f ROOT/.mtr/deploy/ship/rendered.yaml -n prod",
+            "kubectl rollout status deployment/web -n prod --timeout=10m",
+            "kubectl rollout status deployment/worker -n prod --timeout=10m",
+        ]
+    );
+    let rendered = p.rendered("ship");
+    assert_eq!(
+        images(&rendered),
+        ["reg:5000/app:abc", "reg:5000/app:abc"],
+        "{rendered}"
+    );
+    let overlay = std::fs::read_to_string(p.root().join(".mtr/deploy/ship/kustomization.yaml")).unwrap();
+    assert!(
+        overlay.contains("  - \"resources/001-web.yaml\"\n  - \"resources/002-worker.yaml\"\n"),
+        "{overlay}"
+    );
+    // Tracked files are never edited.
+    assert!(
+        std::fs::read_to_string(p.root().join("k8s/worker.yaml"))
+            .unwrap()
+            .contains("app:old")
+    );
+}
+
+#[test]
+fn a_list_mixes_kustomization_dirs_and_files() {
+    let p = Shimmed::new();
+    p.write(
+        "base/kustomization.yaml",
+        "namespace: dev-ns\nresources:\n  - web.yaml\n",
+    )
+    .write("base/web.yaml", &deployment("web", None, "ghcr.io/o/app:old"))
+    .write("jobs/worker.yaml", &deployment("worker", None, "ghcr.io/o/app:old"))
+    .write(
+        "montage.toml",
+        r#"
+[tasks.ship.deploy]
+manifests = ["base", "jobs/worker.yaml"]
+images = { "ghcr.io/o/app" = "reg:5000/app:abc" }
+namespace = "montage-ai"
+"#,
+    );
+    ok(&p.mtr(&["ship"]));
+    assert_eq!(
+        p.calls()[1..],
+        [
+            "kubectl apply -f ROOT/.mtr/deploy/ship/rendered.yaml",
+            "kubectl rollout status deployment/web -n dev-ns --timeout=10m",
+            "kubectl rollout status deployment/worker -n montage-ai --timeout=10m",
+        ]
+    );
+    let rendered = p.rendered("ship");
+    assert_eq!(
+        namespaces(&rendered),
+        [
+            ("Deployment/web".into(), Some("dev-ns".into())),
+            ("Deployment/worker".into(), Some("montage-ai".into())),
+        ]
+    );
+    assert_eq!(images(&rendered), ["reg:5000/app:abc", "reg:5000/app:abc"]);
+}
+
+#[test]
+fn manifest_errors_name_the_file() {
+    let p = Shimmed::new();
+    p.write("k8s/web.yaml", &deployment("web", None, "ghcr.io/o/app:old"))
+        .write("k8s/broken.yaml", "kind: Deployment\nmetadata: [unclosed\n")
+        .write("k8s/notes.yaml", "just some words\n")
+        .write("k8s/dup.yaml", &deployment("web", None, "ghcr.io/o/app:old"))
+        .write(
+            "montage.toml",
+            r#"
+[tasks.missing.deploy]
+manifests = ["k8s/web.yaml", "k8s/nope.yaml"]
+images = { "ghcr.io/o/app" = "reg:5000/app:abc" }
+
+[tasks.broken.deploy]
+manifests = ["k8s/web.yaml", "k8s/broken.yaml"]
+images = { "ghcr.io/o/app" = "reg:5000/app:abc" }
+
+[tasks.notes.deploy]
+manifests = ["k8s/web.yaml", "k8s/notes.yaml"]
+images = { "ghcr.io/o/app" = "reg:5000/app:abc" }
+
+[tasks.dup.deploy]
+manifests = ["k8s/web.yaml", "k8s/dup.yaml"]
+images = { "ghcr.io/o/app" = "reg:5000/app:abc" }
+"#,
+        );
+    let err = fails(&p.mtr(&["missing"]));
+    assert!(err.contains("`k8s/nope.yaml` do not exist"), "{err}");
+    let err = fails(&p.mtr(&["broken"]));
+    assert!(err.contains("`k8s/broken.yaml` are not YAML"), "{err}");
+    let err = fails(&p.mtr(&["notes"]));
+    assert!(err.contains("`k8s/notes.yaml` are not Kubernetes objects"), "{err}");
+    // kustomize's own error names the file, not its copy under `.mtr/`.
+    let err = fails(&p.mtr(&["dup"]));
+    let failed = err.lines().find(|l| l.contains("dup failed")).unwrap_or_default();
+    assert!(
+        failed.contains("'k8s/dup.yaml'") && !failed.contains("002-dup"),
+        "{err}"
+    );
+    assert!(!p.calls().iter().any(|c| c.contains(" apply ")), "nothing applied");
+}
