@@ -405,22 +405,57 @@ fn missing_buildx_is_said_plainly() {
     assert!(builds(&g.calls()).is_empty());
 }
 
+/// A project with one task per typed docker action, run where no `docker`
+/// is on PATH: (exit status, stderr) of each task.
+fn without_docker() -> Vec<(&'static str, Option<i32>, String)> {
+    let g = Golden::empty();
+    g.write("Dockerfile", "FROM scratch\n").write(
+        "montage.toml",
+        r#"
+[builders.b]
+driver = "docker-container"
+
+[tasks.img]
+image = { name = "app" }
+
+[tasks.with-builder]
+image = { name = "app", builder = "b" }
+
+[tasks.box]
+container = { image = "alpine", command = "true" }
+"#,
+    );
+    ["img", "with-builder", "box"]
+        .into_iter()
+        .map(|task| {
+            let out = Command::new(env!("CARGO_BIN_EXE_mtr"))
+                .arg(task)
+                .current_dir(g.root())
+                .env("PATH", "/nonexistent")
+                .env("NO_COLOR", "1")
+                .output()
+                .unwrap();
+            (task, out.status.code(), stderr(&out))
+        })
+        .collect()
+}
+
 #[test]
 fn missing_docker_is_reported_by_name_with_the_task() {
-    let g = Golden::montage_ai();
-    let out = Command::new(env!("CARGO_BIN_EXE_mtr"))
-        .arg("dev")
-        .current_dir(g.root())
-        .env("PATH", "/nonexistent")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("✗ dev failed: `docker` was not found on PATH"),
-        "{}",
-        stderr(&out)
-    );
+    for (task, _, err) in without_docker() {
+        assert!(
+            err.contains(&format!("✗ {task} failed: `docker` was not found on PATH")),
+            "{err}"
+        );
+    }
+}
+
+/// README: a missing program exits 127, typed actions included.
+#[test]
+fn missing_docker_exits_127_from_every_typed_action() {
+    for (task, code, err) in without_docker() {
+        assert_eq!(code, Some(127), "{task}: {err}");
+    }
 }
 
 #[test]

@@ -148,9 +148,30 @@ pub fn compile(config: &Config, image: &ImageAction, r: &Renderer, dir: &str) ->
 
 /// The multi-platform check when the plan is made: templates are rendered
 /// now, so `PLATFORMS=linux/arm64` narrowing a build is taken into account.
+/// A `push` template that renders to neither `true` nor `false` is
+/// reported here too, pointing at it. What needs a dependency's result
+/// (`{{ tasks.NAME.image }}`) is checked when the task runs.
 pub fn check_platforms(task: &str, image: &ImageAction, r: &Renderer) -> Result<(), ConfigError> {
-    let platforms = r.render_split(&image.platforms).map_err(render_err)?;
-    let push = flag(r, &image.push, "push").map_err(|e| ConfigError::new("push", e.to_string()))?;
+    let platforms = match r.render_split(&image.platforms) {
+        Ok(p) => p,
+        Err(RenderError::Unknown(..)) => return Ok(()),
+        Err(e) => return Err(render_err(e)),
+    };
+    let push = match flag(r, &image.push, "push") {
+        Ok(push) => push,
+        Err(ActionError::Render(RenderError::Unknown(..))) => return Ok(()),
+        Err(ActionError::Render(e)) => return Err(render_err(e)),
+        Err(e @ ActionError::Invalid(_)) => {
+            let mut err = ConfigError::new("push", format!("task `{task}`: {e}"));
+            if let Some(t) = &image.push {
+                let vars: Vec<String> = crate::render::used_vars([t]).iter().map(|v| format!("`{v}`")).collect();
+                err = err
+                    .label(t.span.clone(), "must render to `true` or `false`")
+                    .maybe_help((!vars.is_empty()).then(|| format!("set {} to `true` or `false`", vars.join(", "))));
+            }
+            return Err(err);
+        }
+    };
     if platforms.len() > 1 && !push {
         return Err(load::multi_platform_error(task, image));
     }

@@ -274,14 +274,28 @@ impl Loader<'_> {
         }
     }
 
-    /// `true`/`false` or a template that renders to one of them.
+    /// `true`/`false` or a template that renders to one of them; a string
+    /// without placeholders must already be one of them.
     fn bool_template(&mut self, v: &Value, what: What) -> Option<Template> {
         match v.get_ref() {
             DeValue::Boolean(b) => Some(Template {
                 span: v.span(),
                 ..Template::literal(b.to_string())
             }),
-            DeValue::String(_) => self.template(v, what),
+            DeValue::String(_) => {
+                let t = self.template(v, what)?;
+                match t.as_literal().map(str::trim) {
+                    Some(other) if !matches!(other, "" | "true" | "false") => {
+                        self.error(
+                            ConfigError::new("type", format!("`{what}` must be `true` or `false`, not `{other}`"))
+                                .label(v.span(), "expected `true` or `false`")
+                                .help("write `true` or `false` without quotes, or a `{{ name }}` template that renders to one"),
+                        );
+                        None
+                    }
+                    _ => Some(t),
+                }
+            }
             _ => {
                 self.wrong_type(v, what, "`true`, `false` or a template");
                 None
@@ -988,17 +1002,7 @@ fn validate(l: &mut Loader, c: &Config) {
         }
     }
     for b in c.builders.values() {
-        let mut ts: Vec<&Template> = b
-            .driver
-            .iter()
-            .chain(&b.driver_opts)
-            .chain(&b.insecure_registries)
-            .collect();
-        for n in &b.nodes {
-            ts.push(&n.endpoint);
-            ts.extend(&n.platforms);
-        }
-        for t in ts {
+        for t in b.templates() {
             for r in t.refs() {
                 if let Ref::Var(name) = r {
                     check_var(l, t, name);
@@ -1068,20 +1072,8 @@ fn validate(l: &mut Loader, c: &Config) {
                 );
             }
         }
-        if let Action::Image(image) = &task.action {
-            let platforms: Vec<&str> = image
-                .platforms
-                .iter()
-                .filter_map(|p| p.as_literal())
-                .flat_map(|p| p.split(','))
-                .filter(|p| !p.trim().is_empty())
-                .collect();
-            let all_literal = image.platforms.iter().all(|p| p.as_literal().is_some());
-            let push = image.push.as_ref().map(|p| p.as_literal());
-            if all_literal && platforms.len() > 1 && matches!(push, None | Some(Some("false"))) {
-                l.error(multi_platform_error(&task.name, image));
-            }
-        }
+        // Several platforms without `push` are checked when a plan holds
+        // the task (`mtr --list` or another task must still work).
     }
 }
 

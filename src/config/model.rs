@@ -256,6 +256,21 @@ pub struct BuilderNode {
     pub platforms: Vec<Template>,
 }
 
+impl Builder {
+    /// Every template of the section.
+    pub fn templates(&self) -> Vec<&Template> {
+        let mut all: Vec<&Template> = Vec::new();
+        all.extend(&self.driver);
+        all.extend(&self.driver_opts);
+        all.extend(&self.insecure_registries);
+        for n in &self.nodes {
+            all.push(&n.endpoint);
+            all.extend(&n.platforms);
+        }
+        all
+    }
+}
+
 /// The shared remote cache (`[cache]`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CacheConfig {

@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use super::job::Status;
 use super::process::{self, Exit, Io, SpawnError};
 use crate::action::builder::BuilderSpec;
 use crate::action::container::ContainerRun;
@@ -16,9 +17,43 @@ const BUILDX_HELP: &str = "install the Docker buildx plugin: Docker Desktop incl
      `apt install docker-buildx-plugin` (Docker's apt repository) or `docker-buildx`; \
      or download it from https://github.com/docker/buildx/releases into ~/.docker/cli-plugins/docker-buildx";
 
+/// A docker step that failed: what to say, and the exit status to report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// 127 when `docker` is not on PATH (as a shell reports a missing
+    /// command, and as a `container` task exits), else 1.
+    pub code: i32,
+    pub message: String,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure { code: 1, message }
+    }
+}
+
+impl From<SpawnError> for Failure {
+    fn from(e: SpawnError) -> Self {
+        let code = if matches!(e, SpawnError::NotFound(_)) { 127 } else { 1 };
+        Failure {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<Failure> for Status {
+    fn from(f: Failure) -> Self {
+        Status::Failed {
+            code: f.code,
+            message: f.message,
+        }
+    }
+}
+
 /// Checks once per run that `docker buildx` works.
-pub fn require_buildx(cwd: &Path, env: &HashMap<String, String>) -> Result<(), String> {
-    static CHECKED: Mutex<Option<Result<(), String>>> = Mutex::new(None);
+pub fn check_buildx(cwd: &Path, env: &HashMap<String, String>) -> Result<(), Failure> {
+    static CHECKED: Mutex<Option<Result<(), Failure>>> = Mutex::new(None);
     let mut checked = CHECKED.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(r) = checked.as_ref() {
         return r.clone();
@@ -26,9 +61,10 @@ pub fn require_buildx(cwd: &Path, env: &HashMap<String, String>) -> Result<(), S
     let argv: Vec<String> = ["docker", "buildx", "version"].map(String::from).to_vec();
     let result = match process::capture(&argv, cwd, env) {
         Ok((0, _, _)) => Ok(()),
-        Ok(_) => Err(format!("`docker buildx` is not installed\n  help: {BUILDX_HELP}")),
-        Err(SpawnError::NotFound(p)) => Err(format!("`{p}` was not found on PATH")),
-        Err(e) => Err(e.to_string()),
+        Ok(_) => Err(Failure::from(format!(
+            "`docker buildx` is not installed\n  help: {BUILDX_HELP}"
+        ))),
+        Err(e) => Err(Failure::from(e)),
     };
     *checked = Some(result.clone());
     result
@@ -36,14 +72,14 @@ pub fn require_buildx(cwd: &Path, env: &HashMap<String, String>) -> Result<(), S
 
 /// Makes sure builder `spec.name` exists with this exact configuration:
 /// created if missing, recreated if its section changed since mtr made it.
-pub fn ensure_builder(
+pub fn setup_builder(
     task: &str,
     spec: &BuilderSpec,
     mtr_dir: &Path,
     cwd: &Path,
     env: &HashMap<String, String>,
     reporter: &Arc<Reporter>,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     // Parallel image tasks share a builder: one of them sets it up.
     static ENSURED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
     let mut ensured = ENSURED.lock().unwrap_or_else(|e| e.into_inner());
@@ -81,9 +117,9 @@ pub fn ensure_builder(
     commands.extend(spec.create_commands(&config_file.display().to_string()));
     for argv in commands {
         reporter.command(task, &crate::action::shell_join(&argv));
-        let exit = process::run(task, &argv, cwd, env, Io::Piped, reporter).map_err(|e| e.to_string())?;
+        let exit = process::run(task, &argv, cwd, env, Io::Piped, reporter)?;
         if exit.code != 0 {
-            return Err(failure(&argv, &exit));
+            return Err(failure(&argv, &exit).into());
         }
     }
     write_atomic(&digest_file, &want)?;

@@ -676,11 +676,11 @@ fn execute(ctx: &Context, task: &Task, p: &Prepared) -> Result<(), Status> {
                 continue;
             }
             Step::RequireBuildx => {
-                docker::require_buildx(&cwd, &env).map_err(failed)?;
+                docker::check_buildx(&cwd, &env)?;
                 continue;
             }
             Step::EnsureBuilder(spec) => {
-                docker::ensure_builder(&task.name, spec, ctx.store.dir(), &cwd, &env, &ctx.reporter).map_err(failed)?;
+                docker::setup_builder(&task.name, spec, ctx.store.dir(), &cwd, &env, &ctx.reporter)?;
                 continue;
             }
             Step::Container(run) => {

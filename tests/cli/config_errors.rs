@@ -233,3 +233,56 @@ fn no_config_file_found() {
     out.code(2);
     assert_output!("no_config", out);
 }
+
+/// SPEC section 4: several platforms without `push` fail a plan that holds
+/// the task, before anything runs; the rest of the file still works.
+#[test]
+fn several_platforms_without_push_fail_only_plans_with_that_task() {
+    let config = r#"
+[tasks.other]
+run = "echo other > other.txt"
+
+[tasks.img]
+deps = ["other"]
+image = { name = "app", platforms = ["linux/amd64", "linux/arm64"] }
+"#;
+    let p = Project::new()
+        .file("montage.toml", config)
+        .file("Dockerfile", "FROM scratch\n");
+    let out = p.run(&["img"]);
+    out.code(2);
+    assert!(!p.exists("other.txt"), "nothing may run\n{out}");
+    assert_output!("several_platforms_without_push", out);
+    p.run(&["-n", "img"]).code(2);
+    // The listing and the other tasks are not affected.
+    p.run(&["--list"]).success();
+    p.run(&[]).success();
+    p.run(&["other"]).success();
+    assert_eq!(p.read("other.txt"), "other\n");
+}
+
+#[test]
+fn a_quoted_boolean_that_is_neither_true_nor_false() {
+    let out = fails("[tasks.img.image]\nname = \"app\"\npush = \"yes\"\n", &["--list"]);
+    assert_output!("push_not_a_boolean", out);
+}
+
+#[test]
+fn a_boolean_template_that_renders_neither_true_nor_false() {
+    let config = r#"
+[vars]
+push = { env = "PUSH", default = "false" }
+
+[tasks.img.image]
+name = "app"
+push = "{{ push }}"
+"#;
+    let p = Project::new()
+        .file("montage.toml", config)
+        .file("Dockerfile", "FROM scratch\n");
+    let out = p.mtr(&["img"]).env("PUSH", "maybe").output();
+    out.code(2);
+    assert!(out.stdout.is_empty(), "nothing may run\n{out}");
+    assert_output!("push_template_not_a_boolean", out);
+    p.run(&["--list"]).success();
+}

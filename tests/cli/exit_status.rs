@@ -78,7 +78,10 @@ fn a_missing_program_run_through_the_shell_is_named_too() {
         .stderr_has("✗ gen failed: `nosuchprog` was not found on PATH");
     // The program, not the builtin or keyword that comes first.
     let p = Project::new()
-        .file("montage.toml", "[tasks.gen]\nrun = \"cd sub && if true; then nosuchprog ci; fi\"\n")
+        .file(
+            "montage.toml",
+            "[tasks.gen]\nrun = \"cd sub && if true; then nosuchprog ci; fi\"\n",
+        )
         .dir("sub");
     p.run(&["gen"])
         .code(127)

@@ -374,3 +374,73 @@ fn a_failed_sh_without_a_default_says_why() {
         .stderr_has("variable `commit` has no value")
         .stderr_has("its `sh` command failed (exit status 128: not a git repository)");
 }
+
+/// A variable that only `[builders.NAME]` uses is needed by every image
+/// task that uses that builder: reported before anything runs.
+#[test]
+fn a_variable_only_a_builder_uses_is_reported_before_anything_runs() {
+    let p = Project::new().file("Dockerfile", "FROM scratch\n").file(
+        "montage.toml",
+        r#"
+[vars]
+reg = { env = "REG", description = "the registry BuildKit reaches over HTTP" }
+builder = { env = "BUILDER", default = "b" }
+
+[builders.b]
+insecure_registries = ["{{ reg }}"]
+
+[tasks.dep]
+run = "echo ran > dep.txt"
+
+[tasks.img]
+deps = ["dep"]
+image = { name = "app", builder = "{{ builder }}" }
+
+[tasks.other]
+run = "true"
+"#,
+    );
+    let out = p.mtr(&["img"]).env_remove("REG").env_remove("BUILDER").output();
+    out.code(2);
+    assert!(!p.exists("dep.txt"), "nothing may run\n{out}");
+    assert_output!("variable_without_value_in_builder", out);
+    // Set, the plan is made; tasks that do not use the builder never need it.
+    p.mtr(&["-n", "img", "REG=10.0.0.1:5000"])
+        .env_remove("REG")
+        .env_remove("BUILDER")
+        .output()
+        .success();
+    p.mtr(&["other"]).env_remove("REG").output().success();
+    // An undeclared builder is used as it is: no section, no variable.
+    p.mtr(&["-n", "img", "BUILDER=elsewhere"])
+        .env_remove("REG")
+        .output()
+        .success();
+}
+
+/// A glob that is invalid only once a variable is in it is reported when
+/// the plan is made (exit 2, nothing runs), pointing at the template.
+#[test]
+fn a_glob_made_invalid_by_a_variable_is_reported_before_anything_runs() {
+    let p = Project::new().file("src/a.txt", "a\n").file(
+        "montage.toml",
+        r#"
+[vars]
+pat = { env = "PAT", default = "src/**" }
+
+[tasks.dep]
+run = "echo ran > dep.txt"
+
+[tasks.t]
+deps = ["dep"]
+inputs = ["{{ pat }}"]
+run = "echo t > t.txt"
+"#,
+    );
+    let out = p.mtr(&["t"]).env("PAT", "src/[a").output();
+    out.code(2);
+    assert!(!p.exists("dep.txt"), "nothing may run\n{out}");
+    assert_output!("glob_invalid_after_templating", out);
+    p.mtr(&["t"]).env_remove("PAT").output().success();
+    assert_eq!(p.read("t.txt"), "t\n");
+}
