@@ -203,7 +203,7 @@ fn run(cli: &Cli, color: bool) -> Result<(), Error> {
     }
     let options = Options {
         dry_run: cli.dry_run,
-        explain: cli.explain,
+        explain: cli.explain || cli.verbose,
         force: if cli.force {
             tasks.iter().cloned().collect()
         } else {

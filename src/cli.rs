@@ -128,7 +128,7 @@ pub struct Cli {
     #[arg(short, long, conflicts_with = "verbose", help_heading = OUTPUT)]
     pub quiet: bool,
 
-    /// Print more: commands in full, skipped tasks' reasons
+    /// Print more: why each task runs or is skipped (as --explain)
     #[arg(short, long, help_heading = OUTPUT)]
     pub verbose: bool,
 

@@ -137,3 +137,16 @@ fn a_task_flooding_output_does_not_hang_mtr() {
     out.success();
     assert_eq!(out.stdout.len(), 2_000_000 * 4);
 }
+
+/// `-v` says why each task runs, as `--explain` does.
+#[test]
+fn verbose_says_why_each_task_runs() {
+    let p = Project::new()
+        .file("montage.toml", "[tasks.a]\ninputs = [\"x.txt\"]\nrun = \"echo hi\"\n")
+        .file("x.txt", "x\n");
+    p.run(&["-v", "a"]).success().stderr_has("[a] running: never ran");
+    p.write("x.txt", "y\n");
+    p.run(&["a", "--verbose"])
+        .success()
+        .stderr_has("[a] running: inputs changed: modified `x.txt`");
+}
