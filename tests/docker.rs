@@ -126,6 +126,27 @@ fn env_workdir_and_entrypoint_reach_the_container_without_a_tty() {
     assert_eq!(stdout(&out), "hi from env\n/tmp\nno-tty\n");
 }
 
+/// The task's own `env` reaches the process in the container (by name, so
+/// a secret value is never on docker's command line); `container.env`
+/// wins over it, and `[env]` (for the tools on the host) stays outside.
+#[test]
+fn the_tasks_env_reaches_the_container_process() {
+    if !engine() {
+        return;
+    }
+    let dir = project(&format!(
+        "[env]\nHOST_ONLY = \"host\"\n\n\
+         [tasks.env]\nenv = {{ PYTHONPATH = \"src\", BOTH = \"task\" }}\n\n\
+         [tasks.env.container]\nimage = \"{IMAGE}\"\nenv = {{ BOTH = \"container\" }}\n\
+         command = [\"sh\", \"-c\", \"echo $PYTHONPATH $BOTH ${{HOST_ONLY:-unset}}\"]\n"
+    ));
+    let out = mtr(dir.path(), &["env"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout(&out), "src container unset\n");
+    let plan = mtr(dir.path(), &["env", "--dry-run"]);
+    assert!(stdout(&plan).contains("-e PYTHONPATH -e BOTH=container"), "{}", stdout(&plan));
+}
+
 fn containers(filter: &str, all: bool) -> String {
     let mut args = vec!["ps", "--filter", filter, "--format", "{{.Names}}"];
     if all {

@@ -44,7 +44,15 @@ fn mount(root: &str, spec: &str) -> String {
     }
 }
 
-pub fn compile(c: &ContainerAction, r: &Renderer) -> Result<Compiled, ActionError> {
+/// The `docker run` of `c`. The task's own `env` (`task_env`: names) is
+/// passed into the container by name (`-e NAME`, the value coming from
+/// the docker CLI's environment, so it is never on the command line),
+/// except where `container.env` sets the same name.
+pub fn compile<'a>(
+    c: &ContainerAction,
+    task_env: impl Iterator<Item = &'a str>,
+    r: &Renderer,
+) -> Result<Compiled, ActionError> {
     let image = r.render(&c.image)?;
     if image.is_empty() {
         return Err(ActionError::Invalid("`container.image` is empty".into()));
@@ -52,6 +60,9 @@ pub fn compile(c: &ContainerAction, r: &Renderer) -> Result<Compiled, ActionErro
     let mut args = Vec::new();
     if let Some(e) = r.render_opt(&c.entrypoint)?.filter(|e| !e.is_empty()) {
         args.extend(["--entrypoint".into(), e]);
+    }
+    for name in task_env.filter(|n| !c.env.iter().any(|(k, _)| k == n)) {
+        args.extend(["-e".into(), name.to_string()]);
     }
     for (k, v) in r.render_map(&c.env)? {
         args.extend(["-e".into(), format!("{k}={v}")]);

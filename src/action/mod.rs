@@ -74,7 +74,7 @@ pub fn compile(config: &Config, task: &Task, r: &Renderer) -> Result<Compiled, A
         Action::None => Ok(Compiled::default()),
         Action::Run(lines) => run::compile(config, lines, r),
         Action::Image(i) => image::compile(config, i, r, dir(task, r)?.as_str()),
-        Action::Container(c) => container::compile(c, r),
+        Action::Container(c) => container::compile(c, task.env.iter().map(|(k, _)| k.as_str()), r),
         Action::Deploy(d) => deploy::compile(d, r),
     }
 }
