@@ -589,6 +589,14 @@ fn dry_run_prints_the_argv_and_runs_nothing() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("cluster-build: would run: never ran"), "{stdout}");
     assert!(stdout.contains("--platform linux/amd64,linux/arm64"), "{stdout}");
+    // The builder it would create, in full.
+    assert!(
+        stdout.contains(
+            "docker buildx create --name montage-builder --driver docker-container \
+             --config .mtr/builders/montage-builder/buildkitd.toml --bootstrap  # if missing or changed"
+        ),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("cluster-deploy: would run: dependency `cluster-build` would run"),
         "{stdout}"

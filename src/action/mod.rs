@@ -39,7 +39,11 @@ impl Step {
             Step::Exec(argv) => shell_join(argv),
             Step::MkDir(path) => format!("mkdir -p {}", quote(&path.display().to_string())),
             Step::RequireBuildx => "docker buildx version".into(),
-            Step::EnsureBuilder(b) => format!("docker buildx create --name {} ...  # if missing or changed", b.name),
+            Step::EnsureBuilder(b) => {
+                let config = format!(".mtr/builders/{}/buildkitd.toml", b.name);
+                let create: Vec<String> = b.create_commands(&config).iter().map(|a| shell_join(a)).collect();
+                format!("{}  # if missing or changed", create.join(" && "))
+            }
             Step::Container(c) => shell_join(&c.argv("mtr-…", false)),
             Step::Deploy(d) => d.describe(),
         }
