@@ -35,6 +35,7 @@ pub mod inputs;
 pub mod listing;
 mod open_dirs;
 mod parallel;
+pub mod plan_checks;
 pub mod profile;
 pub mod render;
 pub mod report;
