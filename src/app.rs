@@ -431,12 +431,26 @@ fn inspect(cli: &Cli, config: &Config, assignments: &[(String, String)], color: 
 /// lines get a task-name prefix). Two tasks are independent exactly when
 /// some level of the graph holds more than one task.
 fn can_overlap(plan: &Plan) -> bool {
-    let mut level: HashMap<&str, usize> = HashMap::new();
+    // Tasks of different phases (named tasks run in order) never overlap;
+    // within one, deps of an earlier phase have finished.
+    let phase: HashMap<&str, usize> = plan
+        .order
+        .iter()
+        .map(String::as_str)
+        .zip(plan.phases.iter().copied())
+        .collect();
+    let mut level: HashMap<&str, (usize, usize)> = HashMap::new();
     for name in &plan.order {
-        let l = plan.deps[name].iter().map(|d| level[d.as_str()] + 1).max().unwrap_or(0);
-        level.insert(name, l);
+        let p = phase[name.as_str()];
+        let l = plan.deps[name]
+            .iter()
+            .filter(|d| phase[d.as_str()] == p)
+            .map(|d| level[d.as_str()].1 + 1)
+            .max()
+            .unwrap_or(0);
+        level.insert(name, (p, l));
     }
-    let mut per_level: HashMap<usize, usize> = HashMap::new();
+    let mut per_level: HashMap<(usize, usize), usize> = HashMap::new();
     level.values().any(|l| {
         let n = per_level.entry(*l).or_default();
         *n += 1;

@@ -187,3 +187,20 @@ fn output_of_a_single_chain_is_not_prefixed() {
     out.success();
     assert_eq!(out.stdout, "from a\nfrom b\n", "{out}");
 }
+
+/// Named tasks run one after another, so their output is not prefixed
+/// either; deps that can overlap within one of them are.
+#[test]
+fn output_of_named_tasks_in_order_is_not_prefixed() {
+    let p = Project::new().file(
+        "montage.toml",
+        "[tasks.a]\nrun = \"echo from a\"\n\n[tasks.b]\nrun = \"echo from b\"\n\n\
+         [tasks.c]\nrun = \"echo from c\"\n\n[tasks.both]\ndeps = [\"b\", \"c\"]\n",
+    );
+    let out = p.run(&["-j", "2", "b", "a"]);
+    out.success();
+    assert_eq!(out.stdout, "from b\nfrom a\n", "{out}");
+    let out = p.run(&["-j", "2", "a", "both"]);
+    out.success();
+    assert!(out.stdout.contains("| from b") && out.stdout.contains("| from a"), "{out}");
+}
