@@ -202,5 +202,8 @@ fn output_of_named_tasks_in_order_is_not_prefixed() {
     assert_eq!(out.stdout, "from b\nfrom a\n", "{out}");
     let out = p.run(&["-j", "2", "a", "both"]);
     out.success();
-    assert!(out.stdout.contains("| from b") && out.stdout.contains("| from a"), "{out}");
+    assert!(
+        out.stdout.contains("| from b") && out.stdout.contains("| from a"),
+        "{out}"
+    );
 }
