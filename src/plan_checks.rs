@@ -126,10 +126,14 @@ pub fn rendered(config: &Config, vars: &Vars, plan: &Plan) -> Result<(), Error> 
     for name in &plan.order {
         let task = &config.tasks[name];
         let r = plan_renderer(vars, name, &root, &deps);
-        if let crate::config::Action::Image(image) = &task.action
-            && let Err(e) = crate::action::image::check_platforms(name, image, &r)
-        {
-            errors.push(e.with_source(&config.source));
+        if let crate::config::Action::Image(image) = &task.action {
+            if let Err(e) = crate::action::image::check_platforms(name, image, &r) {
+                errors.push(e.with_source(&config.source));
+            }
+            // A literal empty name was reported when the file was loaded.
+            if image.name.as_literal().is_none() && r.render(&image.name).is_ok_and(|n| n.trim().is_empty()) {
+                errors.push(crate::config::load::empty_image_name_error(name, &image.name).with_source(&config.source));
+            }
         }
         // Literal globs were checked when the file was loaded.
         for glob in task.inputs.iter().flatten().chain(&task.outputs).chain(&task.watch) {

@@ -144,7 +144,11 @@ fn the_tasks_env_reaches_the_container_process() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(stdout(&out), "src container unset\n");
     let plan = mtr(dir.path(), &["env", "--dry-run"]);
-    assert!(stdout(&plan).contains("-e PYTHONPATH -e BOTH=container"), "{}", stdout(&plan));
+    assert!(
+        stdout(&plan).contains("-e PYTHONPATH -e BOTH=container"),
+        "{}",
+        stdout(&plan)
+    );
 }
 
 fn containers(filter: &str, all: bool) -> String {

@@ -50,6 +50,9 @@ fn local_cache_dir(entry: &str) -> Option<&str> {
 
 pub fn compile(config: &Config, image: &ImageAction, r: &Renderer, dir: &str) -> Result<Compiled, ActionError> {
     let name = r.render(&image.name)?;
+    if name.trim().is_empty() {
+        return Err(ActionError::Invalid("`image.name` is empty".into()));
+    }
     let tags = match &image.tags {
         Some(tags) => r.render_split(tags)?,
         None => Vec::new(),

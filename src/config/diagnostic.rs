@@ -94,12 +94,53 @@ pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str
     closest(name, candidates).map(|c| format!("did you mean `{c}`?"))
 }
 
-/// The candidate most similar to `name`, when similar enough to be a typo.
+/// The candidate most similar to `name`, when similar enough to be a typo:
+/// the same but for case, a few edits away for its length (`rn` → `run`,
+/// `dpes` → `deps`; swapping two letters is one edit), or close by
+/// Jaro-Winkler (a long shared prefix). Very different names get nothing:
+/// `x` is not a typo of `a`.
 pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = name.to_lowercase();
     candidates
         .into_iter()
-        .map(|c| (strsim::jaro_winkler(name, c), c))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
+        .filter(|c| *c != name)
+        .filter_map(|c| {
+            let distance = strsim::osa_distance(&lower, &c.to_lowercase());
+            let longest = lower.chars().count().max(c.chars().count());
+            let similarity = strsim::jaro_winkler(name, c);
+            let close = distance <= (longest + 1) / 3 || similarity > 0.8;
+            // Fewest edits first (0: only the case differs), then the most similar.
+            close.then_some((distance, similarity, c))
+        })
+        .min_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)))
+        .map(|(_, _, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::closest;
+
+    #[test]
+    fn suggests_typos_case_and_short_names() {
+        let keys = ["description", "deps", "run", "dir", "env", "aliases"];
+        assert_eq!(closest("rn", keys), Some("run"));
+        assert_eq!(closest("dpes", keys), Some("deps"));
+        assert_eq!(closest("RUN", keys), Some("run"));
+        assert_eq!(closest("GOOD_1", ["Good_1", "good"]), Some("Good_1"));
+        assert_eq!(closest("T", ["t", "b"]), Some("t"));
+        assert_eq!(closest("rot", ["root", "task", "os"]), Some("root"));
+        assert_eq!(
+            closest("tasks.b.hsh", ["tasks.b.hash", "tasks.b.image"]),
+            Some("tasks.b.hash")
+        );
+        assert_eq!(closest("dev-tset", ["dev-test", "dev"]), Some("dev-test"));
+    }
+
+    #[test]
+    fn does_not_suggest_very_different_names() {
+        assert_eq!(closest("x", ["a", "os"]), None);
+        assert_eq!(closest("colour", ["name", "shell", "dotenv", "default"]), None);
+        assert_eq!(closest("xyzzy", ["build", "test"]), None);
+        assert_eq!(closest("ab", ["cd", "os"]), None);
+    }
 }

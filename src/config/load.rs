@@ -19,7 +19,7 @@ use toml::de::{DeTable, DeValue};
 use super::cache;
 use super::diagnostic::{ConfigError, Source, did_you_mean};
 use super::model::*;
-use super::template::{Ref, Template, is_task_name, is_var_name};
+use super::template::{BUILTINS, Ref, Template, builtin_candidates, is_task_name, is_var_name};
 
 type Value<'i> = Spanned<DeValue<'i>>;
 
@@ -100,15 +100,17 @@ pub fn load(file: &Path) -> Result<Config, Vec<ConfigError>> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "montage.toml".into());
     let key = cache::key(&text, &name);
+    // Diagnostics name the file as the user can open it from the cwd.
+    let shown = super::discover::display(file);
     if let Some(config) = cache::read(&root, &key) {
         return Ok(Config {
             file: file.to_path_buf(),
             root,
-            source: Arc::new(NamedSource::new(name, text).with_language("toml")),
+            source: Arc::new(NamedSource::new(shown, text).with_language("toml")),
             ..config
         });
     }
-    let config = parse_owned(text, &name, file, &root)?;
+    let config = parse_owned(text, &shown, file, &root)?;
     cache::write(&root, &key, &config);
     Ok(config)
 }
@@ -128,6 +130,7 @@ fn parse_owned(text: String, name: &str, file: &Path, root: &Path) -> Result<Con
         src: text,
         source: source.clone(),
         errors: Vec::new(),
+        alias_spans: HashMap::new(),
     };
     for e in parse_errors {
         let span = e.span().unwrap_or(0..0);
@@ -151,6 +154,9 @@ struct Loader<'s> {
     src: &'s str,
     source: Source,
     errors: Vec<ConfigError>,
+    /// Where each alias is written, by task and position in its `aliases`
+    /// (the model keeps only the names).
+    alias_spans: HashMap<(String, usize), Range<usize>>,
 }
 
 impl Loader<'_> {
@@ -237,15 +243,25 @@ impl Loader<'_> {
     }
 
     fn parse_template(&mut self, text: &str, span: Range<usize>) -> Option<Template> {
-        match Template::parse(text, span.clone()) {
+        match Template::parse_all(text, span.clone()) {
             Ok(t) => Some(t),
-            Err(e) => {
-                let inner = narrow(self.src, &span, text, &e.offset);
-                self.error(
-                    ConfigError::new("template", format!("invalid template: {}", e.message))
-                        .label(inner, e.message)
-                        .help("write `{{ name }}` for a variable, `{{{{` for a literal `{{`"),
-                );
+            Err(errors) => {
+                for e in errors {
+                    let inner = narrow(self.src, &span, text, &e.offset);
+                    // A misspelt built-in, e.g. `{{ tasks.b.hsh }}`.
+                    let written = text
+                        .get(e.offset.clone())
+                        .map(|p| p.trim_start_matches("{{").trim_end_matches("}}").trim())
+                        .unwrap_or_default();
+                    let candidates = builtin_candidates(written);
+                    let help = did_you_mean(written, candidates.iter().map(String::as_str))
+                        .unwrap_or_else(|| "write `{{ name }}` for a variable, `{{{{` for a literal `{{`".into());
+                    self.error(
+                        ConfigError::new("template", format!("invalid template: {}", e.message))
+                            .label(inner, e.message)
+                            .help(help),
+                    );
+                }
                 None
             }
         }
@@ -610,12 +626,21 @@ impl Loader<'_> {
                 .unwrap_or(false);
         }
         if let Some(v) = get("aliases") {
-            task.aliases = self
+            for (alias, span) in self
                 .string_list(v, &format_args!("tasks.{name}.aliases"))
                 .unwrap_or_default()
-                .into_iter()
-                .map(|(s, _)| s)
-                .collect();
+            {
+                if !is_task_name(&alias) {
+                    self.error(
+                        ConfigError::new("alias", format!("invalid alias `{alias}` of task `{name}`"))
+                            .label(span, "not a valid task name")
+                            .help("an alias is a task name: letters, digits, `-`, `_` and `:`"),
+                    );
+                    continue;
+                }
+                self.alias_spans.insert((name.clone(), task.aliases.len()), span);
+                task.aliases.push(alias);
+            }
         }
         if let Some(v) = get("deprecated") {
             task.deprecated = match v.get_ref() {
@@ -693,6 +718,9 @@ impl Loader<'_> {
             }
             return None;
         };
+        if name.as_literal().is_some_and(|n| n.trim().is_empty()) {
+            self.error(empty_image_name_error(task, &name));
+        }
         Some(ImageAction {
             name,
             tags: t
@@ -906,16 +934,37 @@ fn narrow(src: &str, span: &Range<usize>, text: &str, offset: &Range<usize>) -> 
 /// Checks across sections: deps, aliases, variables, templates, globs, cycles.
 fn validate(l: &mut Loader, c: &Config) {
     let task_names: Vec<&str> = c.tasks.keys().map(String::as_str).collect();
+    // Each alias with the task it names.
     let mut aliases: HashMap<&str, &str> = HashMap::new();
     for task in c.tasks.values() {
-        for alias in &task.aliases {
-            if c.tasks.contains_key(alias) || aliases.insert(alias, &task.name).is_some() {
+        for (i, alias) in task.aliases.iter().enumerate() {
+            let span = l
+                .alias_spans
+                .get(&(task.name.clone(), i))
+                .cloned()
+                .unwrap_or_else(|| task.span.clone());
+            let clash = if c.tasks.contains_key(alias) {
+                Some((
+                    format!("alias `{alias}` of task `{}` is already the name of a task", task.name),
+                    format!("`mtr {alias}` runs task `{alias}`: remove this alias or rename it"),
+                ))
+            } else if let Some(owner) = aliases.get(alias.as_str()) {
+                Some((
+                    format!(
+                        "alias `{alias}` of task `{}` is already an alias of task `{owner}`",
+                        task.name
+                    ),
+                    format!("`mtr {alias}` runs task `{owner}`: remove one of the two aliases or rename it"),
+                ))
+            } else {
+                aliases.insert(alias, &task.name);
+                None
+            };
+            if let Some((message, help)) = clash {
                 l.error(
-                    ConfigError::new(
-                        "alias",
-                        format!("alias `{alias}` of task `{}` is already a task or alias", task.name),
-                    )
-                    .label(task.span.clone(), "declared here"),
+                    ConfigError::new("alias", message)
+                        .label(span, "already taken")
+                        .help(help),
                 );
             }
         }
@@ -951,36 +1000,49 @@ fn validate(l: &mut Loader, c: &Config) {
         );
     }
     let var_names: Vec<&str> = c.vars.keys().map(String::as_str).collect();
-    let check_var = |l: &mut Loader, t: &Template, name: &str| {
+    // Built-ins are suggested too (`{{ rot }}` → `root`), except where a
+    // placeholder is not allowed (`task` and `hash` in a variable).
+    let check_var_in = |l: &mut Loader, t: &Template, name: &str, builtins: &[&str]| {
         if !c.vars.contains_key(name) {
             let text = format!("{{{{ {name} }}}}");
             let span = find_ref(l.src, &t.span, name).unwrap_or_else(|| t.span.clone());
+            let candidates = var_names.iter().chain(builtins).copied();
             l.error(
                 ConfigError::new("unknown-var", format!("unknown variable `{name}`"))
                     .label(span, "not defined in [vars]")
-                    .help(did_you_mean(name, var_names.iter().copied()).unwrap_or_else(|| {
+                    .help(did_you_mean(name, candidates).unwrap_or_else(|| {
                         format!("define it under [vars], or write `{{{{{{{{` to keep a literal `{text}`")
                     })),
             );
         }
     };
+    let check_var = |l: &mut Loader, t: &Template, name: &str| check_var_in(l, t, name, BUILTINS);
+    let in_var: Vec<&str> = BUILTINS
+        .iter()
+        .copied()
+        .filter(|b| !matches!(*b, "task" | "hash"))
+        .collect();
     // Variables may only use other variables and process-level built-ins.
     for var in c.vars.values() {
         for t in var.default.iter().chain(&var.sh) {
             for r in t.refs() {
                 match r {
-                    Ref::Var(name) => check_var(l, t, name),
+                    Ref::Var(name) => check_var_in(l, t, name, &in_var),
                     Ref::Root | Ref::Os | Ref::Arch | Ref::Env(_) => {}
-                    other => l.error(
-                        ConfigError::new(
-                            "template",
-                            format!("`{{{{ {} }}}}` cannot be used in a variable", other.display()),
+                    other => {
+                        let span = find_ref(l.src, &t.span, &other.display()).unwrap_or_else(|| t.span.clone());
+                        l.error(
+                            ConfigError::new(
+                                "template",
+                                format!("`{{{{ {} }}}}` cannot be used in a variable", other.display()),
+                            )
+                            .label(span, "only variables, `root`, `os`, `arch` and `env.NAME` here")
+                            .help(
+                                "a variable has one value for the whole run, while each task has its own name \
+                                 and hash: use this placeholder in the task's own fields instead",
+                            ),
                         )
-                        .label(
-                            t.span.clone(),
-                            "only variables, `root`, `os`, `arch` and `env.NAME` here",
-                        ),
-                    ),
+                    }
                 }
             }
         }
@@ -990,13 +1052,16 @@ fn validate(l: &mut Loader, c: &Config) {
         for r in t.refs() {
             match r {
                 Ref::Var(name) => check_var(l, t, name),
-                Ref::TaskHash(_) | Ref::TaskImage(_) => l.error(
-                    ConfigError::new(
-                        "template",
-                        format!("`{{{{ {} }}}}` cannot be used in [env]", r.display()),
+                Ref::TaskHash(_) | Ref::TaskImage(_) => {
+                    let span = find_ref(l.src, &t.span, &r.display()).unwrap_or_else(|| t.span.clone());
+                    l.error(
+                        ConfigError::new(
+                            "template",
+                            format!("`{{{{ {} }}}}` cannot be used in [env]", r.display()),
+                        )
+                        .label(span, "use it in a task's `env` instead"),
                     )
-                    .label(t.span.clone(), "use it in a task's `env` instead"),
-                ),
+                }
                 _ => {}
             }
         }
@@ -1090,6 +1155,27 @@ pub fn multi_platform_error(task: &str, image: &ImageAction) -> ConfigError {
     )
     .label(span, "several platforms")
     .help("`docker buildx build --load` cannot load a multi-platform image: set `push = true`, or build one platform")
+}
+
+/// An image task whose `name` is empty, written so or (checked when the
+/// plan is made) rendered so: `docker buildx build -t :TAG` would fail with
+/// a far less helpful message. The hint names the variables it uses.
+pub fn empty_image_name_error(task: &str, name: &Template) -> ConfigError {
+    let mut vars: Vec<String> = Vec::new();
+    for r in name.refs() {
+        if let Ref::Var(v) = r
+            && !vars.contains(&format!("`{v}`"))
+        {
+            vars.push(format!("`{v}`"));
+        }
+    }
+    let e = ConfigError::new("image-name", format!("task `{task}`: `image.name` is empty"))
+        .label(name.span.clone(), "no image repository");
+    if vars.is_empty() {
+        e.help("name the image repository, e.g. name = \"{{ registry }}/app\"")
+    } else {
+        e.help(format!("it renders to nothing: give {} a value", vars.join(", ")))
+    }
 }
 
 /// The span of `{{ name }}` inside a string value, if spelled plainly.
@@ -1187,6 +1273,22 @@ fn var_cycles(l: &mut Loader, c: &Config) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An image name that renders empty is reported (when the plan is
+    /// made) naming the variables to set.
+    #[test]
+    fn an_empty_image_name_names_its_variables() {
+        let root = Path::new("/nonexistent");
+        let text = "[vars]\nreg = \"\"\n[tasks.img.image]\nname = \"{{ reg }}{{ reg }}\"\n";
+        let config = parse(text, "montage.toml", &root.join("montage.toml"), root).unwrap();
+        let Action::Image(image) = &config.tasks["img"].action else {
+            panic!("not an image task");
+        };
+        let e = empty_image_name_error("img", &image.name);
+        assert_eq!(e.message, "task `img`: `image.name` is empty");
+        assert_eq!(e.help.as_deref(), Some("it renders to nothing: give `reg` a value"));
+        assert_eq!(e.labels[0].0, text.find("\"{{").unwrap()..text.len() - 1);
+    }
 
     /// A big generated config (a long chain, a wide aggregate, aliases and
     /// `tasks.NAME.hash` references to far-away deps) loads, and its

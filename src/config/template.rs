@@ -74,6 +74,12 @@ impl Template {
     }
 
     pub fn parse(text: &str, span: Range<usize>) -> Result<Template, TemplateError> {
+        Template::parse_all(text, span).map_err(|mut errors| errors.swap_remove(0))
+    }
+
+    /// [`parse`](Self::parse), reporting every bad placeholder of the string
+    /// rather than the first (never an empty list).
+    pub fn parse_all(text: &str, span: Range<usize>) -> Result<Template, Vec<TemplateError>> {
         if !text.contains("{{") {
             return Ok(Template {
                 parts: vec![Part::Lit(text.to_owned())],
@@ -82,6 +88,7 @@ impl Template {
             });
         }
         let mut parts = Vec::new();
+        let mut errors = Vec::new();
         let mut lit = String::new();
         let mut rest = text;
         let mut pos = 0;
@@ -95,26 +102,35 @@ impl Template {
                 continue;
             }
             let Some(close) = after.find("}}") else {
-                return Err(TemplateError {
+                errors.push(TemplateError {
                     message: "unclosed `{{`".into(),
-                    offset: pos + open..pos + text.len() - pos,
+                    offset: pos + open..text.len(),
                 });
+                rest = "";
+                break;
             };
             let inner = after[2..close].trim();
-            let r = parse_ref(inner).ok_or_else(|| TemplateError {
-                message: if inner.is_empty() {
-                    "empty `{{ }}`".into()
-                } else {
-                    format!("`{inner}` is not a valid variable name")
-                },
-                offset: pos + open..pos + open + close + 2,
-            })?;
-            if !lit.is_empty() {
-                parts.push(Part::Lit(std::mem::take(&mut lit)));
+            match parse_ref(inner) {
+                Some(r) => {
+                    if !lit.is_empty() {
+                        parts.push(Part::Lit(std::mem::take(&mut lit)));
+                    }
+                    parts.push(Part::Ref(r));
+                }
+                None => errors.push(TemplateError {
+                    message: if inner.is_empty() {
+                        "empty `{{ }}`".into()
+                    } else {
+                        format!("`{inner}` is not a valid variable name")
+                    },
+                    offset: pos + open..pos + open + close + 2,
+                }),
             }
-            parts.push(Part::Ref(r));
             rest = &after[close + 2..];
             pos += open + close + 2;
+        }
+        if !errors.is_empty() {
+            return Err(errors);
         }
         lit.push_str(rest);
         if !lit.is_empty() || parts.is_empty() {
@@ -153,6 +169,24 @@ impl Template {
         }
         Ok(out)
     }
+}
+
+/// The built-in placeholders without an argument, for did-you-mean.
+pub const BUILTINS: &[&str] = &["root", "task", "hash", "os", "arch"];
+
+/// What a placeholder that is not valid may have meant to be: the
+/// built-ins, and for `tasks.NAME.xyz` (or a misspelt `tasks`) the two
+/// fields of that task.
+pub fn builtin_candidates(inner: &str) -> Vec<String> {
+    let mut out: Vec<String> = BUILTINS.iter().map(|b| b.to_string()).collect();
+    if let Some((_, rest)) = inner.split_once('.') {
+        let task = rest.rsplit_once('.').map_or(rest, |(task, _)| task);
+        if is_task_name(task) {
+            out.push(format!("tasks.{task}.hash"));
+            out.push(format!("tasks.{task}.image"));
+        }
+    }
+    out
 }
 
 pub fn is_var_name(s: &str) -> bool {
@@ -221,5 +255,19 @@ mod tests {
         for bad in ["{{ x", "{{ }}", "{{ a b }}", "{{ tasks.x.nope }}", "{{ 1x }}"] {
             assert!(Template::parse(bad, 0..0).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn reports_every_bad_placeholder() {
+        let errors = Template::parse_all("{{ a b }} {{ ok }} {{ }} {{ x", 0..0).unwrap_err();
+        let found: Vec<(&str, Range<usize>)> = errors.iter().map(|e| (e.message.as_str(), e.offset.clone())).collect();
+        assert_eq!(
+            found,
+            [
+                ("`a b` is not a valid variable name", 0..9),
+                ("empty `{{ }}`", 19..24),
+                ("unclosed `{{`", 25..29),
+            ]
+        );
     }
 }

@@ -286,3 +286,71 @@ push = "{{ push }}"
     assert_output!("push_template_not_a_boolean", out);
     p.run(&["--list"]).success();
 }
+
+#[test]
+fn an_alias_that_is_not_a_task_name() {
+    let out = fails(
+        "[tasks.a]\nrun = \"echo ran > ran.txt\"\naliases = [\"bad name\", \"x.y\", \"\", \"ok\"]\n",
+        &["bad name"],
+    );
+    assert_output!("invalid_aliases", out);
+}
+
+#[test]
+fn an_alias_that_is_already_a_task_or_an_alias() {
+    let out = fails(
+        r#"
+[tasks.build]
+run = "true"
+aliases = ["b"]
+
+[tasks.bench]
+run = "true"
+aliases = ["build", "b"]
+"#,
+        &["build"],
+    );
+    assert_output!("alias_clashes", out);
+}
+
+#[test]
+fn did_you_mean_for_short_names_and_case() {
+    let out = fails(
+        r#"
+[vars]
+Good_1 = "x"
+
+[tasks.t]
+rn = "true"
+env = { X = "{{ GOOD_1 }}" }
+
+[tasks.u]
+deps = ["T"]
+run = "true"
+"#,
+        &["u"],
+    );
+    assert_output!("did_you_mean_short_and_case", out);
+}
+
+#[test]
+fn task_and_hash_cannot_be_used_in_a_variable() {
+    let out = fails(
+        r#"
+[vars]
+tag = "v1-{{ hash }}"
+who = { sh = "echo {{ task }}", default = "nobody" }
+
+[tasks.t]
+run = "echo {{ tag }} {{ who }}"
+"#,
+        &["t"],
+    );
+    assert_output!("task_and_hash_in_a_variable", out);
+}
+
+#[test]
+fn an_empty_image_name() {
+    let out = fails("[tasks.img.image]\nname = \"\"\n", &["--list"]);
+    assert_output!("empty_image_name", out);
+}

@@ -131,3 +131,76 @@ fn dir_flag_with_a_missing_directory_is_an_error() {
         "the config above a missing -C directory must not run"
     );
 }
+
+const BAD_KEY: &str = "[tasks.build]\nrn = \"true\"\n";
+
+/// SPEC section 2: a config error names the file as the user can open it
+/// from where mtr started, not relative to the project root.
+#[test]
+fn config_errors_name_the_file_from_the_current_directory() {
+    let p = Project::new()
+        .file("montage.toml", BAD_KEY)
+        .file("types/other.toml", BAD_KEY)
+        .dir("sub");
+    let out = p.mtr(&["build"]).cwd("sub").output();
+    out.code(2);
+    assert_output!("config_error_from_a_subdirectory", out);
+    let out = p.run(&["-f", "types/other.toml", "build"]);
+    out.code(2);
+    assert_output!("config_error_with_file_flag", out);
+    p.mtr(&["-f", "../types/other.toml", "build"])
+        .cwd("sub")
+        .output()
+        .code(2)
+        .stderr_has("╭─[../types/other.toml:2:1]");
+    // From a directory that shares nothing with it but `/`: absolute.
+    p.mtr(&["-f", &p.path("types/other.toml").display().to_string(), "build"])
+        .cwd(p.root().ancestors().last().unwrap())
+        .output()
+        .code(2)
+        .stderr_has(&format!("╭─[{}:2:1]", p.path("types/other.toml").display()));
+}
+
+/// Under GitHub Actions the `::error` annotation names the file relative
+/// to `$GITHUB_WORKSPACE` (GitHub shows it on the pull request's diff),
+/// and as it is shown otherwise when the file is outside the workspace.
+#[test]
+fn github_annotations_name_the_file_relative_to_the_workspace() {
+    let p = Project::new()
+        .file("montage.toml", BAD_KEY)
+        .file("types/other.toml", BAD_KEY)
+        .dir("sub");
+    let workspace = p.root().display().to_string();
+    let annotation = |out: &Output| out.stderr.lines().next().unwrap_or_default().to_string();
+    let out = p
+        .mtr(&["build"])
+        .cwd("sub")
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_WORKSPACE", &workspace)
+        .output();
+    out.code(2);
+    assert_output!("github_annotation_from_a_subdirectory", out);
+    let out = p
+        .mtr(&["-f", "../types/other.toml", "build"])
+        .cwd("sub")
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_WORKSPACE", &workspace)
+        .output();
+    out.code(2);
+    assert!(
+        annotation(&out).starts_with("::error file=types/other.toml,line=2,col=1,"),
+        "{out}"
+    );
+    // A workspace that does not hold the file: the path as shown.
+    let out = p
+        .mtr(&["-f", "../types/other.toml", "build"])
+        .cwd("sub")
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_WORKSPACE", &p.path("sub").display().to_string())
+        .output();
+    out.code(2);
+    assert!(
+        annotation(&out).starts_with("::error file=../types/other.toml,line=2,col=1,"),
+        "{out}"
+    );
+}

@@ -444,3 +444,53 @@ run = "echo t > t.txt"
     p.mtr(&["t"]).env_remove("PAT").output().success();
     assert_eq!(p.read("t.txt"), "t\n");
 }
+
+/// SPEC section 2: a misspelt built-in gets a did-you-mean like a variable,
+/// and every bad placeholder of a string is reported, not only the first.
+#[test]
+fn misspelt_built_ins_and_several_bad_placeholders() {
+    let p = Project::new().file(
+        "montage.toml",
+        r#"
+[tasks.b]
+inputs = []
+run = "echo {{ rot }} {{ ARCH }}"
+
+[tasks.c]
+deps = ["b"]
+run = "echo {{ tasks.b.hsh }} {{ a b }} {{ }}"
+"#,
+    );
+    let out = p.run(&["c"]);
+    out.code(2);
+    assert!(out.stdout.is_empty(), "nothing may run\n{out}");
+    assert_output!("misspelt_built_ins", out);
+}
+
+/// An image name that renders to nothing is reported before anything runs
+/// (it would build `-t :HASH`); other tasks still run.
+#[test]
+fn an_image_name_that_renders_empty_is_reported_before_anything_runs() {
+    let p = Project::new().file("Dockerfile", "FROM scratch\n").file(
+        "montage.toml",
+        r#"
+[vars]
+reg = { env = "REG", default = "" }
+
+[tasks.dep]
+run = "echo ran > dep.txt"
+
+[tasks.img]
+deps = ["dep"]
+image = { name = "{{ reg }}" }
+
+[tasks.other]
+run = "true"
+"#,
+    );
+    let out = p.mtr(&["img"]).env_remove("REG").output();
+    out.code(2);
+    assert!(!p.exists("dep.txt"), "nothing may run\n{out}");
+    assert!(out.stderr.contains("`image.name` is empty"), "{out}");
+    p.mtr(&["other"]).env_remove("REG").output().success();
+}
