@@ -20,28 +20,71 @@ const PREFIXES: &[&str] = &[
 ];
 
 /// The first program `line` starts that is not on `path` (a `PATH`
-/// value), or not there at all when named with a `/`: the first word of
-/// each command after `;`, `&`, `|`, `(`, `)` and newlines, and after
-/// keywords such as `then` and prefixes such as `exec`, skipping variable
-/// assignments. A guess: quoting and expansions are not interpreted.
+/// value), or, named by an absolute path, not there at all: the first word
+/// of each command after `;`, `&`, `|`, `(`, `)` and newlines (outside
+/// quotes), and after keywords such as `then` and prefixes such as
+/// `exec`, skipping variable assignments. A guess that names nothing when
+/// unsure: a command exits 127 for reasons of its own too.
 pub fn find(line: &str, path: Option<&str>) -> Option<String> {
-    commands(line)
-        .into_iter()
-        .find(|word| !exists(word, path))
-        .map(str::to_string)
+    commands(line).into_iter().find(|word| !exists(word, path))
 }
 
 /// The words that name a program to run, in order.
-fn commands(line: &str) -> Vec<&str> {
-    // `2>&1` is a redirection, not a `&` between commands.
-    line.split(['\n', ';', '&', '|', '(', ')', '`'])
-        .filter_map(|segment| {
-            segment
-                .split_whitespace()
-                .find(|w| !is_assignment(w) && !PREFIXES.contains(w))
+fn commands(line: &str) -> Vec<String> {
+    segments(line)
+        .into_iter()
+        .filter_map(|words| {
+            words
+                .into_iter()
+                .find(|(w, quoted)| *quoted || (!is_assignment(w) && !PREFIXES.contains(&w.as_str())))
         })
-        .filter(|word| !NOT_PROGRAMS.contains(word) && is_plain(word) && !is_fd(word))
+        .filter(|(word, quoted)| !quoted && !NOT_PROGRAMS.contains(&word.as_str()) && is_plain(word) && !is_fd(word))
+        .map(|(word, _)| word)
         .collect()
+}
+
+/// The words of each simple command of `line`, each with whether any of
+/// it was quoted or escaped; quotes are honoured, expansions are not.
+fn segments(line: &str) -> Vec<Vec<(String, bool)>> {
+    let mut out = vec![Vec::new()];
+    let mut word: Option<(String, bool)> = None;
+    let mut chars = line.chars();
+    let end_word = |out: &mut Vec<Vec<(String, bool)>>, word: &mut Option<(String, bool)>| {
+        if let Some(w) = word.take() {
+            out.last_mut().expect("one segment at least").push(w);
+        }
+    };
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' | ';' | '&' | '|' | '(' | ')' | '`' => {
+                end_word(&mut out, &mut word);
+                out.push(Vec::new());
+            }
+            c if c.is_whitespace() => end_word(&mut out, &mut word),
+            '\'' | '"' => {
+                let w = word.get_or_insert_with(Default::default);
+                w.1 = true;
+                let mut escaped = false;
+                for q in chars.by_ref() {
+                    match q {
+                        _ if escaped => escaped = false,
+                        '\\' if c == '"' => escaped = true,
+                        _ if q == c => break,
+                        _ => {}
+                    }
+                    w.0.push(q);
+                }
+            }
+            '\\' => {
+                let w = word.get_or_insert_with(Default::default);
+                w.1 = true;
+                w.0.extend(chars.next());
+            }
+            c => word.get_or_insert_with(Default::default).0.push(c),
+        }
+    }
+    end_word(&mut out, &mut word);
+    out
 }
 
 /// What `2>&1` leaves after its `&`: a file descriptor number.
@@ -62,7 +105,9 @@ fn is_plain(word: &str) -> bool {
 
 fn exists(word: &str, path: Option<&str>) -> bool {
     if word.contains('/') {
-        return Path::new(word).exists();
+        // A relative path depends on the directory the line is in by then
+        // (`cd scripts && ./test.sh`): unknown, so not reported.
+        return !word.starts_with('/') || Path::new(word).exists();
     }
     let Some(path) = path else {
         // Nothing to search: do not guess.
@@ -91,7 +136,8 @@ mod tests {
         assert_eq!(missing("ls 2>&1 | nosuch").as_deref(), Some("nosuch"));
         assert_eq!(missing("for f in a b; do nosuch $f; done").as_deref(), Some("nosuch"));
         assert_eq!(missing("(cd x; nosuch)").as_deref(), Some("nosuch"));
-        assert_eq!(missing("./nosuch.sh").as_deref(), Some("./nosuch.sh"));
+        assert_eq!(missing("/nosuch/tool --flag").as_deref(), Some("/nosuch/tool"));
+        assert_eq!(missing("echo 'a; b' && nosuch").as_deref(), Some("nosuch"));
     }
 
     #[test]
@@ -100,5 +146,11 @@ mod tests {
         assert_eq!(missing("$TOOL --version"), None);
         assert_eq!(missing("echo hi > out.txt"), None);
         assert_eq!(find("nosuch", None), None);
+        // A command that exits 127 itself: its quoted arguments are not
+        // commands, and a relative path may be relative to a `cd`.
+        assert_eq!(missing("ls -c 'import sys; sys.exit(127)'"), None);
+        assert_eq!(missing("ls -c \"a; b(1)\" \\; c"), None);
+        assert_eq!(missing("cd scripts && ./test.sh"), None);
+        assert_eq!(missing("'nosuch' arg"), None);
     }
 }

@@ -86,6 +86,15 @@ fn a_missing_program_run_through_the_shell_is_named_too() {
     p.run(&["gen"])
         .code(127)
         .stderr_has("✗ gen failed: `nosuchprog` was not found on PATH");
+    // A command that exits 127 itself names no program: quoted words are
+    // arguments, a relative path may be relative to a `cd`.
+    for line in ["sh -c 'echo nosuchprog; exit 127'", "cd sub && ./run.sh"] {
+        let p = Project::new()
+            .file("montage.toml", &format!("[tasks.gen]\nrun = \"{line}\"\n"))
+            .file("sub/run.sh", "#!/bin/sh\nexit 127\n");
+        p.chmod("sub/run.sh", 0o755);
+        p.run(&["gen"]).code(127).stderr_has("✗ gen failed: exit status 127");
+    }
 }
 
 #[test]
