@@ -79,10 +79,10 @@ impl Renderer<'_> {
             Ref::Var(name) => {
                 let v = self.vars.get(name).map_err(RenderError::Missing)?;
                 let volatile = self.vars.def(name).is_some_and(|d| d.volatile);
-                if volatile && self.for_fingerprint() {
-                    format!("<volatile {name}>")
-                } else {
-                    v.value
+                match (volatile, self.for_fingerprint()) {
+                    (true, true) => format!("<volatile {name}>"),
+                    (false, true) => v.stable,
+                    (_, false) => v.value,
                 }
             }
             Ref::Root => self.root.to_string(),

@@ -37,6 +37,10 @@ impl std::fmt::Display for Origin {
 pub struct Value {
     pub value: String,
     pub origin: Origin,
+    /// The value as fingerprints see it: volatile variables it was made
+    /// from as their placeholders (a volatile variable's own value is
+    /// never looked at there).
+    pub stable: String,
 }
 
 /// Why a variable has no value.
@@ -168,6 +172,7 @@ impl Vars {
             return Ok(Value {
                 value: v.clone(),
                 origin: Origin::Cli,
+                stable: v.clone(),
             });
         }
         if let Some(env_name) = &def.env
@@ -176,14 +181,18 @@ impl Vars {
             return Ok(Value {
                 value: v.clone(),
                 origin: Origin::Env(env_name.clone()),
+                stable: v.clone(),
             });
         }
         let mut sh_failure = None;
         if let Some(sh) = &def.sh {
             let script = self.render(sh, stack)?;
+            // Output made from a volatile value is as volatile as it.
+            let stable = self.render_stable(sh, stack)?;
             match self.run_sh(&script) {
                 Ok(out) => {
                     return Ok(Value {
+                        stable: if stable == script { out.clone() } else { format!("<volatile {name}>") },
                         value: out,
                         origin: Origin::Sh,
                     });
@@ -195,6 +204,7 @@ impl Vars {
             return Ok(Value {
                 value: self.render(default, stack)?,
                 origin: Origin::Default,
+                stable: self.render_stable(default, stack)?,
             });
         }
         let mut how = Vec::new();
@@ -213,8 +223,21 @@ impl Vars {
     }
 
     fn render(&self, t: &Template, stack: &mut Vec<String>) -> Result<String, Missing> {
+        self.render_with(t, stack, false)
+    }
+
+    /// [`render`](Self::render) as fingerprints see it (see [`Value::stable`]).
+    fn render_stable(&self, t: &Template, stack: &mut Vec<String>) -> Result<String, Missing> {
+        self.render_with(t, stack, true)
+    }
+
+    fn render_with(&self, t: &Template, stack: &mut Vec<String>, stable: bool) -> Result<String, Missing> {
         t.render(|r| match r {
-            Ref::Var(v) => self.get_inner(v, stack).map(|v| v.value),
+            Ref::Var(v) if stable && self.defs.get(v.as_str()).is_some_and(|d| d.volatile) => {
+                // Resolved all the same: a missing value is an error either way.
+                self.get_inner(v, stack).map(|_| format!("<volatile {v}>"))
+            }
+            Ref::Var(v) => self.get_inner(v, stack).map(|v| if stable { v.stable } else { v.value }),
             Ref::Env(n) => Ok(self.env.get(n).cloned().unwrap_or_default()),
             Ref::Root => Ok(self.root.display().to_string()),
             Ref::Os => Ok(std::env::consts::OS.into()),

@@ -414,7 +414,7 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
             let value = if volatile {
                 None
             } else {
-                ctx.vars.get(&v).ok().map(|x| x.value)
+                ctx.vars.get(&v).ok().map(|x| x.stable)
             };
             (v, value)
         })
@@ -555,12 +555,15 @@ fn resolve_inputs(ctx: &Context, name: &str, patterns: &[String], try_listing: b
 /// Whether `task`'s action, env and dir render the same for its
 /// fingerprint as to run: a `run` action (an `image` action tags with the
 /// hash by default) whose templates name neither `{{ hash }}` nor a
-/// volatile variable (the fingerprint sees a placeholder for both).
+/// volatile variable, nor one made from a volatile variable (the
+/// fingerprint sees placeholders for them).
 fn renders_alike(ctx: &Context, task: &Task) -> bool {
     let differs = |t: &Template| {
         t.parts.iter().any(|p| match p {
             Part::Ref(Ref::Hash) => true,
-            Part::Ref(Ref::Var(v)) => ctx.vars.def(v).is_some_and(|d| d.volatile),
+            Part::Ref(Ref::Var(v)) => {
+                ctx.vars.def(v).is_some_and(|d| d.volatile) || ctx.vars.get(v).is_ok_and(|x| x.stable != x.value)
+            }
             _ => false,
         })
     };

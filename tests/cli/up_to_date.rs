@@ -332,6 +332,41 @@ run = "echo {{ stamp }} > stamp.txt"
     assert_eq!(p.read("stamp.txt"), "3\n");
 }
 
+/// A variable made from a volatile one (`LDFLAGS = -X main.date=$(DATE)`)
+/// is as volatile in the fingerprint, through a `default` or an `sh`; the
+/// other variables it is made from still count.
+#[test]
+fn a_variable_made_from_a_volatile_one_does_not_make_a_task_run_again() {
+    let p = Project::new().file(
+        "montage.toml",
+        r#"
+[vars]
+stamp = { env = "STAMP", volatile = true }
+version = { env = "VERSION", default = "1.0" }
+ldflags = { default = "-X main.version={{ version }} -X main.date={{ stamp }}" }
+label = { sh = "echo built-{{ stamp }}" }
+
+[tasks.t]
+inputs = []
+run = "echo '{{ ldflags }} {{ label }}' > out.txt"
+"#,
+    );
+    let run = |stamp: &str, version: &str| {
+        p.mtr(&["t", "--explain"])
+            .env("STAMP", stamp)
+            .env("VERSION", version)
+            .output()
+    };
+    run("1", "1.0").success().assert_ran("t");
+    assert_eq!(p.read("out.txt"), "-X main.version=1.0 -X main.date=1 built-1\n");
+    run("2", "1.0").success().assert_up_to_date("t");
+    run("3", "1.1")
+        .success()
+        .assert_ran("t")
+        .stderr_has("running: variable `ldflags` changed");
+    assert_eq!(p.read("out.txt"), "-X main.version=1.1 -X main.date=3 built-3\n");
+}
+
 #[test]
 fn dotenv_values_reach_tasks_and_their_fingerprint() {
     let p = Project::new()
