@@ -192,7 +192,11 @@ impl Vars {
             match self.run_sh(&script) {
                 Ok(out) => {
                     return Ok(Value {
-                        stable: if stable == script { out.clone() } else { format!("<volatile {name}>") },
+                        stable: if stable == script {
+                            out.clone()
+                        } else {
+                            format!("<volatile {name}>")
+                        },
                         value: out,
                         origin: Origin::Sh,
                     });
@@ -237,7 +241,9 @@ impl Vars {
                 // Resolved all the same: a missing value is an error either way.
                 self.get_inner(v, stack).map(|_| format!("<volatile {v}>"))
             }
-            Ref::Var(v) => self.get_inner(v, stack).map(|v| if stable { v.stable } else { v.value }),
+            Ref::Var(v) => self
+                .get_inner(v, stack)
+                .map(|v| if stable { v.stable } else { v.value }),
             Ref::Env(n) => Ok(self.env.get(n).cloned().unwrap_or_default()),
             Ref::Root => Ok(self.root.display().to_string()),
             Ref::Os => Ok(std::env::consts::OS.into()),
