@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::report::{Reporter, Stream};
@@ -14,8 +14,15 @@ pub static CANCELLED: AtomicBool = AtomicBool::new(false);
 /// Process groups of the children running now.
 static GROUPS: Mutex<Option<HashSet<i32>>> = Mutex::new(None);
 
-/// Set while a task owns the terminal (its group is ours, it gets Ctrl-C itself).
-pub static FOREGROUND: AtomicBool = AtomicBool::new(false);
+/// The pid of the task that owns the terminal now (0: none). It is in
+/// mtr's process group, so a Ctrl-C at the terminal reaches it directly;
+/// other signals (SIGTERM from CI or `docker stop`) are passed on to it.
+static FOREGROUND: AtomicI32 = AtomicI32::new(0);
+
+/// Whether a task owns the terminal now.
+pub fn foreground() -> bool {
+    FOREGROUND.load(Ordering::SeqCst) != 0
+}
 
 pub fn cancelled() -> bool {
     CANCELLED.load(Ordering::SeqCst)
@@ -102,9 +109,13 @@ pub fn run(
             status
         }
         _ => {
-            FOREGROUND.store(true, Ordering::SeqCst);
+            FOREGROUND.store(child.id() as i32, Ordering::SeqCst);
+            // A SIGTERM that arrived before it was known.
+            if cancelled() {
+                signal_foreground(Signal::Term);
+            }
             let status = child.wait();
-            FOREGROUND.store(false, Ordering::SeqCst);
+            FOREGROUND.store(0, Ordering::SeqCst);
             status
         }
     };
@@ -335,18 +346,35 @@ pub fn signal_all(sig: Signal) -> usize {
     for g in &groups {
         signal_group(*g, sig);
     }
+    signal_foreground(sig);
     groups.len()
+}
+
+/// Sends `sig` to the task that owns the terminal, if one does.
+fn signal_foreground(sig: Signal) {
+    #[cfg(unix)]
+    if let Some(pid) = std::num::NonZeroI32::new(FOREGROUND.load(Ordering::SeqCst)) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid.get()), sig.to_nix());
+    }
+    #[cfg(not(unix))]
+    let _ = sig;
 }
 
 #[cfg(unix)]
 fn signal_group(group: i32, sig: Signal) {
-    use nix::sys::signal::{Signal as S, killpg};
-    let s = match sig {
-        Signal::Int => S::SIGINT,
-        Signal::Term => S::SIGTERM,
-        Signal::Kill => S::SIGKILL,
-    };
-    let _ = killpg(nix::unistd::Pid::from_raw(group), s);
+    let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(group), sig.to_nix());
+}
+
+#[cfg(unix)]
+impl Signal {
+    fn to_nix(self) -> nix::sys::signal::Signal {
+        use nix::sys::signal::Signal as S;
+        match self {
+            Signal::Int => S::SIGINT,
+            Signal::Term => S::SIGTERM,
+            Signal::Kill => S::SIGKILL,
+        }
+    }
 }
 
 #[cfg(not(unix))]

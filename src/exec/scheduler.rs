@@ -606,8 +606,10 @@ impl Signals {
             _ = self.int.recv() => 2,
             _ = self.term.recv() => 15,
         };
-        if sig == 2 && process::FOREGROUND.load(std::sync::atomic::Ordering::SeqCst) {
-            // The terminal sent it to the interactive task too; let it decide.
+        if sig == 2 && process::foreground() {
+            // The terminal sent it to the interactive task too; let it
+            // decide. (A SIGTERM never comes from the terminal: it is
+            // passed on below.)
             return None;
         }
         self.count += 1;
