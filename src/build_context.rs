@@ -1,5 +1,7 @@
 //! An `image` task's default inputs: the Dockerfile plus every file of the
-//! build context that Docker's `.dockerignore` rules keep.
+//! build context that Docker's `.dockerignore` rules keep, but for the
+//! `type=local` cache directories buildx writes into (as `.mtr/`, never
+//! an input).
 
 use std::path::Path;
 
@@ -22,7 +24,11 @@ pub fn files(root: &Path, ctx: &BuildContext) -> Result<Vec<Entry>, InputError> 
     let dockerfile = root.join(&ctx.dockerfile);
     let (ignore, _) = DockerIgnore::load(&context, &dockerfile).map_err(|e| io_err(".dockerignore", e))?;
     let mut out = Vec::new();
-    walk(root, &context, dir, "", &ignore, &mut out)?;
+    let skip = Skip {
+        ignore: &ignore,
+        dirs: &ctx.exclude,
+    };
+    walk(root, &context, dir, "", &skip, &mut out)?;
     let df_rel = ctx.dockerfile.trim_start_matches("./").to_string();
     if !out.iter().any(|e| *e.rel == *df_rel) {
         let m = std::fs::symlink_metadata(&dockerfile).map_err(|e| {
@@ -42,15 +48,16 @@ pub fn files(root: &Path, ctx: &BuildContext) -> Result<Vec<Entry>, InputError> 
     Ok(out)
 }
 
+/// What the walk leaves out: what `.dockerignore` excludes, and `dirs`
+/// (context-relative) whatever it says.
+struct Skip<'a> {
+    ignore: &'a DockerIgnore,
+    dirs: &'a [String],
+}
+
 /// Walks `abs` (context-relative `rel`), keeping what `.dockerignore` keeps.
-fn walk(
-    root: &Path,
-    abs: &Path,
-    prefix: &str,
-    rel: &str,
-    ignore: &DockerIgnore,
-    out: &mut Vec<Entry>,
-) -> Result<(), InputError> {
+fn walk(root: &Path, abs: &Path, prefix: &str, rel: &str, skip: &Skip, out: &mut Vec<Entry>) -> Result<(), InputError> {
+    let ignore = skip.ignore;
     let root_rel = |r: &str| {
         if prefix.is_empty() {
             r.to_string()
@@ -69,13 +76,13 @@ fn walk(
             format!("{rel}/{name}")
         };
         let project_rel = root_rel(&child);
-        if name == ".git" || project_rel == ".mtr" {
+        if name == ".git" || project_rel == ".mtr" || skip.dirs.contains(&child) {
             continue;
         }
         let ft = entry.file_type().map_err(|e| io_err(&project_rel, e))?;
         if ft.is_dir() {
             if !ignore.can_skip_dir(&child) {
-                walk(root, &entry.path(), prefix, &child, ignore, out)?;
+                walk(root, &entry.path(), prefix, &child, skip, out)?;
             }
             continue;
         }
@@ -125,6 +132,7 @@ mod tests {
         let ctx = BuildContext {
             dir: "app".into(),
             dockerfile: "app/Dockerfile".into(),
+            exclude: Vec::new(),
         };
         let rels: Vec<String> = files(t.path(), &ctx)
             .unwrap()
@@ -135,5 +143,31 @@ mod tests {
             rels,
             ["app/.dockerignore", "app/Dockerfile", "app/README.md", "app/src/a.py"]
         );
+    }
+
+    #[test]
+    fn excluded_dirs_are_never_inputs() {
+        let t = tempfile::tempdir().unwrap();
+        for f in [
+            "app/Dockerfile",
+            "app/a.txt",
+            "app/.cache/buildx/index.json",
+            "app/x/.cache/keep",
+        ] {
+            let p = t.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, f).unwrap();
+        }
+        let ctx = BuildContext {
+            dir: "app".into(),
+            dockerfile: "app/Dockerfile".into(),
+            exclude: vec![".cache".into()],
+        };
+        let rels: Vec<String> = files(t.path(), &ctx)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.rel.into())
+            .collect();
+        assert_eq!(rels, ["app/Dockerfile", "app/a.txt", "app/x/.cache/keep"]);
     }
 }

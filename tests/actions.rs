@@ -640,3 +640,175 @@ fn the_example_checks_pass_offline() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// What buildx leaves in a `type=local` cache dir after a build.
+fn fill_cache(dir: &Path) {
+    std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+    std::fs::write(dir.join("index.json"), "{\"manifests\":[]}\n").unwrap();
+    std::fs::write(dir.join("blobs/sha256/0a1b"), "layer\n").unwrap();
+}
+
+#[test]
+fn a_local_cache_dir_in_the_context_is_not_an_input() {
+    let g = Golden::empty();
+    g.write("Dockerfile", "FROM scratch\nCOPY . /app\n")
+        .write("app.txt", "1\n")
+        .write("sub/Dockerfile", "FROM scratch\n")
+        .write("sub/b.txt", "1\n")
+        // Another task's context; only its own local cache is left out.
+        .write(".dockerignore", "sub\n")
+        .write(
+            "montage.toml",
+            r#"
+[tasks.img.image]
+name = "app"
+tags = ["dev"]
+cache_from = ["type=local,src=.cache/buildx"]
+cache_to = ["type=local,dest=./.cache/buildx/,mode=max"]
+
+[tasks.sub.image]
+name = "sub"
+context = "sub"
+cache_to = ["type=local,dest={{ root }}/sub/.buildcache"]
+"#,
+        );
+    ok(&g.mtr(&["img", "sub"]));
+    assert_eq!(builds(&g.calls()).len(), 2);
+    assert!(g.root().join(".cache/buildx").is_dir(), "mtr creates the cache dir");
+    fill_cache(&g.root().join(".cache/buildx"));
+    fill_cache(&g.root().join("sub/.buildcache"));
+    let err = ok(&g.mtr(&["img", "sub", "--explain"]));
+    let calls = g.calls();
+    assert!(builds(&calls).is_empty(), "{err}\n{calls:?}");
+    assert!(
+        err.contains("· img up to date") && err.contains("· sub up to date"),
+        "{err}"
+    );
+    // Anything else in the context still rebuilds it.
+    g.write("app.txt", "2\n").write("sub/b.txt", "2\n");
+    let err = ok(&g.mtr(&["img", "sub", "--explain"]));
+    assert_eq!(builds(&g.calls()).len(), 2, "{err}");
+    assert!(
+        err.contains("modified `app.txt`") && err.contains("modified `sub/b.txt`"),
+        "{err}"
+    );
+    // A new file next to the cache dir is a change; one in it is not.
+    g.write(".cache/other.txt", "x\n");
+    fill_cache(&g.root().join(".cache/buildx/more"));
+    let err = ok(&g.mtr(&["img", "--explain"]));
+    assert_eq!(builds(&g.calls()).len(), 1, "{err}");
+    assert!(err.contains("added `.cache/other.txt`"), "{err}");
+}
+
+#[test]
+fn a_local_cache_dir_is_relative_to_the_root_in_a_task_dir() {
+    let g = Golden::empty();
+    g.write("web/Dockerfile", "FROM scratch\n").write(
+        "montage.toml",
+        r#"
+[tasks.img]
+dir = "web"
+[tasks.img.image]
+name = "web"
+context = "web"
+cache_to = ["type=local,dest=web/.cache,mode=max"]
+"#,
+    );
+    ok(&g.mtr(&["img"]));
+    let calls = g.calls();
+    let root = g.root().display().to_string();
+    assert!(
+        builds(&calls)[0].contains(&format!("--cache-to type=local,dest={root}/web/.cache,mode=max")),
+        "{calls:?}"
+    );
+    assert!(g.root().join("web/.cache").is_dir());
+    fill_cache(&g.root().join("web/.cache"));
+    ok(&g.mtr(&["img"]));
+    assert!(builds(&g.calls()).is_empty());
+}
+
+#[test]
+fn the_example_dev_image_is_up_to_date_once_its_cache_is_filled() {
+    let g = Golden::montage_ai();
+    ok(&g.mtr(&["dev"]));
+    assert_eq!(builds(&g.calls()).len(), 1);
+    fill_cache(&g.root().join(".cache/buildx"));
+    let err = ok(&g.mtr(&["dev", "--explain"]));
+    assert!(builds(&g.calls()).is_empty(), "{err}");
+    assert!(err.contains("· dev up to date"), "{err}");
+}
+
+#[test]
+fn an_image_name_with_a_tag_or_digest_is_an_error_before_anything_runs() {
+    let g = Golden::empty();
+    g.write("Dockerfile", "FROM scratch\n").write(
+        "montage.toml",
+        r#"
+[vars]
+img = { default = "controller:latest", env = "IMG" }
+
+[tasks.tagged.image]
+name = "controller:latest"
+
+[tasks.templated.image]
+name = "{{ img }}"
+
+[tasks.digest.image]
+name = "reg:5000/app@sha256:0123abcd"
+
+[tasks.port.image]
+name = "localhost:5000/app"
+"#,
+    );
+    let out = g.mtr(&["tagged"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "task `tagged`: `image.name` must be a repository without a tag (`controller:latest`): put `latest` in `tags`"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("montage.toml:6:8"), "{err}");
+    let out = g.mtr(&["templated"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("put `latest` in `tags`"), "{}", stderr(&out));
+    let out = g.mtr(&["digest"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("without a digest"), "{}", stderr(&out));
+    assert!(g.calls().is_empty(), "nothing runs");
+    // A registry port is not a tag; a variable can make the name valid.
+    ok(&g.mtr(&["port"]));
+    ok(&g.mtr_env(&["templated"], &[("IMG", "controller")]));
+    let calls = g.calls();
+    assert!(builds(&calls)[0].contains("-t localhost:5000/app:"), "{calls:?}");
+    assert!(builds(&calls)[1].contains("-t controller:"), "{calls:?}");
+}
+
+#[test]
+fn a_tilde_mount_is_the_home_directory() {
+    let g = Golden::empty();
+    let home = g.dir.path().join("home");
+    std::fs::create_dir_all(home.join(".kube")).unwrap();
+    g.write(
+        "montage.toml",
+        r#"
+[tasks.kube.container]
+image = "bitnami/kubectl"
+mounts = ["~/.kube:/root/.kube:ro", "~:/home/me", "~/.cache", "data:/data"]
+"#,
+    );
+    let home_s = home.display().to_string();
+    ok(&g.mtr_env(&["kube"], &[("HOME", &home_s)]));
+    let calls = g.calls();
+    let run = calls.iter().find(|c| c.starts_with("docker run")).expect("it runs");
+    let root = g.root().display().to_string();
+    assert!(
+        run.ends_with(&format!(
+            "-v {home_s}/.kube:/root/.kube:ro -v {home_s}:/home/me -v {home_s}/.cache:{home_s}/.cache \
+             -v {root}/data:/data bitnami/kubectl"
+        )),
+        "{run}"
+    );
+    assert!(!g.root().join("~").exists(), "no `~` directory in the project");
+}

@@ -218,3 +218,33 @@ fn sigterm_leaves_no_container_running() {
         signal_leaves_no_container(nix::sys::signal::Signal::SIGTERM, 143);
     }
 }
+
+/// `~/…` on the host side of a mount is the home directory (HOME), not a
+/// directory called `~` in the project that docker would create.
+#[test]
+fn a_tilde_mount_reads_from_the_home_directory() {
+    if !engine() {
+        return;
+    }
+    let dir = project(&format!(
+        "[tasks.show.container]\nimage = \"{IMAGE}\"\nmounts = [\"~/conf:/conf:ro\"]\ncommand = [\"cat\", \"/conf/msg.txt\"]\n"
+    ));
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join("conf")).unwrap();
+    std::fs::write(home.path().join("conf/msg.txt"), "from home\n").unwrap();
+    // The docker CLI keeps reading its own config (contexts) from the real home.
+    let config =
+        std::env::var("DOCKER_CONFIG").unwrap_or_else(|_| format!("{}/.docker", std::env::var("HOME").unwrap()));
+    let out = Command::new(env!("CARGO_BIN_EXE_mtr"))
+        .arg("show")
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env("HOME", home.path())
+        .env("DOCKER_CONFIG", config)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout(&out), "from home\n");
+    assert!(!dir.path().join("~").exists(), "no `~` directory in the project");
+}

@@ -24,11 +24,26 @@ impl ContainerRun {
     }
 }
 
-/// `HOST:CONTAINER[:OPTS]` with a relative host side made absolute.
-fn mount(root: &str, spec: &str) -> String {
+/// `HOST:CONTAINER[:OPTS]` with a relative host side made absolute: from
+/// the project root, or from `home` for `~` and `~/…` (as a shell would;
+/// never a directory called `~` in the project).
+fn mount(root: &str, home: Option<&str>, spec: &str) -> Result<String, ActionError> {
     let (host, rest) = spec.split_once(':').unwrap_or((spec, ""));
     let host = if host.starts_with('/') {
         host.to_string()
+    } else if host == "~" || host.starts_with("~/") {
+        let home = home.filter(|h| !h.is_empty()).ok_or_else(|| {
+            ActionError::Invalid(format!(
+                "`container.mounts`: `{spec}` starts with `~` but HOME is not set"
+            ))
+        })?;
+        let sub = host[1..].trim_start_matches('/');
+        let home = home.trim_end_matches('/');
+        if sub.is_empty() {
+            if home.is_empty() { "/".into() } else { home.to_string() }
+        } else {
+            format!("{home}/{sub}")
+        }
     } else {
         let h = host.trim_start_matches("./");
         if h.is_empty() || h == "." {
@@ -37,11 +52,11 @@ fn mount(root: &str, spec: &str) -> String {
             format!("{root}/{h}")
         }
     };
-    if rest.is_empty() {
+    Ok(if rest.is_empty() {
         format!("{host}:{host}")
     } else {
         format!("{host}:{rest}")
-    }
+    })
 }
 
 /// The `docker run` of `c`. The task's own `env` (`task_env`: names) is
@@ -67,8 +82,9 @@ pub fn compile<'a>(
     for (k, v) in r.render_map(&c.env)? {
         args.extend(["-e".into(), format!("{k}={v}")]);
     }
+    let home = std::env::var("HOME").ok();
     for m in r.render_list(&c.mounts)? {
-        args.extend(["-v".into(), mount(r.root, &m)]);
+        args.extend(["-v".into(), mount(r.root, home.as_deref(), &m)?]);
     }
     if let Some(w) = r.render_opt(&c.workdir)?.filter(|w| !w.is_empty()) {
         args.extend(["-w".into(), w]);
@@ -99,10 +115,23 @@ mod tests {
 
     #[test]
     fn mounts_are_absolute_from_the_root() {
-        assert_eq!(mount("/p", "src:/app/src"), "/p/src:/app/src");
-        assert_eq!(mount("/p", "./data:/data:ro"), "/p/data:/data:ro");
-        assert_eq!(mount("/p", "/abs:/x"), "/abs:/x");
-        assert_eq!(mount("/p", ".:/work"), "/p:/work");
+        let m = |spec| mount("/p", Some("/home/u"), spec).unwrap();
+        assert_eq!(m("src:/app/src"), "/p/src:/app/src");
+        assert_eq!(m("./data:/data:ro"), "/p/data:/data:ro");
+        assert_eq!(m("/abs:/x"), "/abs:/x");
+        assert_eq!(m(".:/work"), "/p:/work");
+    }
+
+    #[test]
+    fn a_tilde_is_the_home_directory() {
+        let m = |spec| mount("/p", Some("/home/u/"), spec).unwrap();
+        assert_eq!(m("~/.kube:/root/.kube:ro"), "/home/u/.kube:/root/.kube:ro");
+        assert_eq!(m("~:/h"), "/home/u:/h");
+        assert_eq!(m("~/.cache"), "/home/u/.cache:/home/u/.cache");
+        // Only `~` itself and `~/…`: other names stay relative to the root.
+        assert_eq!(m("~x:/x"), "/p/~x:/x");
+        let err = mount("/p", None, "~/.kube:/k").unwrap_err().to_string();
+        assert!(err.contains("HOME is not set"), "{err}");
     }
 
     #[test]

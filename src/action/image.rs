@@ -1,10 +1,11 @@
 //! The `image` action: `docker buildx build`, with the checks that decide
 //! whether a built image is still there.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use super::builder;
 use super::{ActionError, Compiled, Step};
+use crate::config::template::Template;
 use crate::config::{Config, ConfigError, ImageAction, load};
 use crate::render::{RenderError, Renderer};
 
@@ -15,6 +16,10 @@ pub struct BuildContext {
     pub dir: String,
     /// The Dockerfile, relative to the root.
     pub dockerfile: String,
+    /// Directories inside the context (relative to it) that are never
+    /// inputs: the `type=local` cache directories buildx writes while it
+    /// builds, which would otherwise make every build out of date.
+    pub exclude: Vec<String>,
 }
 
 /// Renders a boolean field (`true`, `false` or a template giving one).
@@ -48,10 +53,87 @@ fn local_cache_dir(entry: &str) -> Option<&str> {
         .find_map(|f| f.trim().strip_prefix("dest=").or_else(|| f.trim().strip_prefix("src=")))
 }
 
+/// `entry` with its `type=local` directory (`src=`/`dest=`) passed through `f`.
+fn map_local_cache_dir(entry: &str, f: impl Fn(&str) -> String) -> String {
+    if local_cache_dir(entry).is_none() {
+        return entry.to_string();
+    }
+    entry
+        .split(',')
+        .map(|field| {
+            let t = field.trim();
+            match t
+                .strip_prefix("dest=")
+                .map(|d| ("dest=", d))
+                .or_else(|| t.strip_prefix("src=").map(|d| ("src=", d)))
+            {
+                Some((key, d)) => format!("{key}{}", f(d)),
+                None => field.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `p` (relative to the root, or absolute) as a normalised root-relative
+/// path (`""` for the root itself), if it lies under the root.
+fn under_root(root: &str, p: &str) -> Option<String> {
+    let p = Path::new(p);
+    let rel = if p.is_absolute() { p.strip_prefix(root).ok()? } else { p };
+    let mut parts: Vec<&str> = Vec::new();
+    for c in rel.components() {
+        match c {
+            Component::Normal(s) => parts.push(s.to_str()?),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                parts.pop()?;
+            }
+            Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(parts.join("/"))
+}
+
+/// `cache` relative to `context` when it lies strictly inside it (both
+/// relative to the root, or absolute).
+fn inside_context(root: &str, context: &str, cache: &str) -> Option<String> {
+    let context = under_root(root, context)?;
+    let cache = under_root(root, cache)?;
+    if context.is_empty() {
+        (!cache.is_empty()).then_some(cache)
+    } else {
+        cache
+            .strip_prefix(&context)
+            .and_then(|c| c.strip_prefix('/'))
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+    }
+}
+
+/// Why `name` cannot be an image repository: a tag (a `:` after the last
+/// `/`; `localhost:5000/app` has none) or a digest in it would make
+/// `-t NAME:TAG` an invalid reference, and `tasks.NAME.image` with it.
+pub fn name_error(name: &str) -> Option<String> {
+    let name = name.trim();
+    if let Some((repo, digest)) = name.split_once('@') {
+        return Some(format!(
+            "`image.name` must be a repository without a digest (`{name}`): mtr tags what it builds, name `{repo}` only (not `@{digest}`)"
+        ));
+    }
+    let last = name.rsplit('/').next().unwrap_or(name);
+    let (_, tag) = last.split_once(':')?;
+    Some(format!(
+        "`image.name` must be a repository without a tag (`{name}`): put `{tag}` in `tags`"
+    ))
+}
+
 pub fn compile(config: &Config, image: &ImageAction, r: &Renderer, dir: &str) -> Result<Compiled, ActionError> {
     let name = r.render(&image.name)?;
     if name.trim().is_empty() {
         return Err(ActionError::Invalid("`image.name` is empty".into()));
+    }
+    if let Some(why) = name_error(&name) {
+        return Err(ActionError::Invalid(why));
     }
     let tags = match &image.tags {
         Some(tags) => r.render_split(tags)?,
@@ -106,6 +188,7 @@ pub fn compile(config: &Config, image: &ImageAction, r: &Renderer, dir: &str) ->
     for (k, v) in r.render_map(&image.build_args)? {
         argv.extend(["--build-arg".into(), format!("{k}={v}")]);
     }
+    let mut exclude = Vec::new();
     for (flag, entries) in [("--cache-from", &image.cache_from), ("--cache-to", &image.cache_to)] {
         for entry in r.render_list(entries)? {
             if let Some(d) = local_cache_dir(&entry) {
@@ -113,8 +196,15 @@ pub fn compile(config: &Config, image: &ImageAction, r: &Renderer, dir: &str) ->
                 if !steps.contains(&mkdir) {
                     steps.push(mkdir);
                 }
+                // buildx writes there while it builds: never an input.
+                if let Some(inside) = inside_context(r.root, &context, d)
+                    && !exclude.contains(&inside)
+                {
+                    exclude.push(inside);
+                }
             }
-            argv.extend([flag.into(), entry]);
+            // Relative to the root, where mtr creates it, whatever the cwd.
+            argv.extend([flag.into(), map_local_cache_dir(&entry, rel)]);
         }
     }
     for ssh in r.render_list(&image.ssh)? {
@@ -145,16 +235,24 @@ pub fn compile(config: &Config, image: &ImageAction, r: &Renderer, dir: &str) ->
         context: Some(BuildContext {
             dockerfile: dockerfile.unwrap_or_else(|| join(&context, "Dockerfile")),
             dir: context,
+            exclude,
         }),
     })
 }
 
-/// The multi-platform check when the plan is made: templates are rendered
-/// now, so `PLATFORMS=linux/arm64` narrowing a build is taken into account.
+/// The checks when the plan is made: templates are rendered now, so
+/// `PLATFORMS=linux/arm64` narrowing a build is taken into account. An
+/// `image.name` with a tag or digest in it (`controller:latest`) is
+/// reported first, pointing at it; then several platforms without `push`.
 /// A `push` template that renders to neither `true` nor `false` is
 /// reported here too, pointing at it. What needs a dependency's result
 /// (`{{ tasks.NAME.image }}`) is checked when the task runs.
 pub fn check_platforms(task: &str, image: &ImageAction, r: &Renderer) -> Result<(), ConfigError> {
+    if let Ok(name) = r.render(&image.name)
+        && let Some(why) = name_error(&name)
+    {
+        return Err(tagged_name_error(task, &image.name, &why));
+    }
     let platforms = match r.render_split(&image.platforms) {
         Ok(p) => p,
         Err(RenderError::Unknown(..)) => return Ok(()),
@@ -181,6 +279,21 @@ pub fn check_platforms(task: &str, image: &ImageAction, r: &Renderer) -> Result<
     Ok(())
 }
 
+/// An `image.name` that is not a bare repository (see [`name_error`]).
+pub fn tagged_name_error(task: &str, name: &Template, why: &str) -> ConfigError {
+    let literal = name.as_literal().is_some();
+    ConfigError::new("image-name", format!("task `{task}`: {why}"))
+        .label(
+            name.span.clone(),
+            if literal {
+                "a repository, without `:TAG` or `@DIGEST`"
+            } else {
+                "renders to a tagged reference"
+            },
+        )
+        .help("tags go in `tags` (default: the content hash), e.g. name = \"controller\", tags = [\"latest\"]")
+}
+
 fn render_err(e: RenderError) -> ConfigError {
     ConfigError::new("render", e.to_string())
 }
@@ -194,5 +307,52 @@ mod tests {
         assert_eq!(local_cache_dir("type=local,src=.cache/b"), Some(".cache/b"));
         assert_eq!(local_cache_dir("type=local,dest=/tmp/c,mode=max"), Some("/tmp/c"));
         assert_eq!(local_cache_dir("type=registry,ref=r/x:cache"), None);
+    }
+
+    #[test]
+    fn local_cache_dirs_inside_the_context_are_excluded() {
+        assert_eq!(inside_context("/p", ".", ".cache/buildx"), Some(".cache/buildx".into()));
+        assert_eq!(
+            inside_context("/p", ".", "./.cache/buildx/"),
+            Some(".cache/buildx".into())
+        );
+        assert_eq!(inside_context("/p", ".", "/p/.cache"), Some(".cache".into()));
+        assert_eq!(inside_context("/p", "app", "app/.cache"), Some(".cache".into()));
+        assert_eq!(inside_context("/p", "./app/", "/p/app/c/d"), Some("c/d".into()));
+        assert_eq!(inside_context("/p", "app", ".cache"), None);
+        assert_eq!(inside_context("/p", "app", "application/.cache"), None);
+        assert_eq!(inside_context("/p", ".", "/tmp/cache"), None);
+        assert_eq!(inside_context("/p", ".", "../cache"), None);
+        assert_eq!(inside_context("/p", "app", "app"), None);
+    }
+
+    #[test]
+    fn a_relative_local_cache_dir_is_rewritten() {
+        let f = |d: &str| format!("/p/{d}");
+        assert_eq!(
+            map_local_cache_dir("type=local,dest=.cache/b,mode=max", f),
+            "type=local,dest=/p/.cache/b,mode=max"
+        );
+        assert_eq!(
+            map_local_cache_dir("type=registry,ref=r/x:c", f),
+            "type=registry,ref=r/x:c"
+        );
+    }
+
+    #[test]
+    fn a_name_is_a_repository_without_tag_or_digest() {
+        for ok in ["app", "localhost:5000/app", "reg:5000/team/app", "ghcr.io/o/app"] {
+            assert_eq!(name_error(ok), None, "{ok}");
+        }
+        assert_eq!(
+            name_error("controller:latest").unwrap(),
+            "`image.name` must be a repository without a tag (`controller:latest`): put `latest` in `tags`"
+        );
+        assert!(
+            name_error("localhost:5000/app:v1")
+                .unwrap()
+                .contains("put `v1` in `tags`")
+        );
+        assert!(name_error("app@sha256:abc").unwrap().contains("without a digest"));
     }
 }
