@@ -283,6 +283,7 @@ fn cluster_deploys_the_content_tag_and_waits() {
     assert_eq!(
         deploy,
         [
+            &format!("kubectl kustomize {root}/.mtr/deploy/cluster-deploy/sources"),
             &format!("kubectl kustomize {root}/.mtr/deploy/cluster-deploy"),
             &format!("kubectl apply -f {root}/.mtr/deploy/cluster-deploy/rendered.yaml -n montage-ai"),
             &"kubectl rollout status deployment/montage-ai-worker -n montage-ai --timeout=5m".to_string(),

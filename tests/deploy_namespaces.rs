@@ -147,6 +147,7 @@ context = "k3s"
     assert_eq!(
         p.calls(),
         [
+            "kubectl kustomize ROOT/.mtr/deploy/ship/sources",
             "kubectl kustomize ROOT/.mtr/deploy/ship",
             "kubectl --context k3s apply -f ROOT/.mtr/deploy/ship/rendered.yaml",
             "kubectl --context k3s rollout status deployment/etl -n data --timeout=10m",
@@ -213,6 +214,7 @@ namespace = "montage-ai"
     assert_eq!(
         p.calls(),
         [
+            "kubectl kustomize ROOT/.mtr/deploy/dev/sources",
             "kubectl kustomize ROOT/.mtr/deploy/dev",
             "kubectl apply -f ROOT/.mtr/deploy/dev/rendered.yaml",
             "kubectl rollout status deployment/web -n dev-ns --timeout=10m",
@@ -253,6 +255,7 @@ namespace = "prod"
     assert_eq!(
         p.calls(),
         [
+            "kubectl kustomize ROOT/.mtr/deploy/ship/sources",
             "kubectl kustomize ROOT/.mtr/deploy/ship",
             "kubectl apply -f ROOT/.mtr/deploy/ship/rendered.yaml -n prod",
             "kubectl rollout status deployment/web -n prod --timeout=10m",
@@ -288,7 +291,7 @@ images = { "ghcr.io/o/etl" = "reg:5000/etl:abc" }
     );
     ok(&p.mtr(&["ship"]));
     assert_eq!(
-        p.calls()[1..],
+        p.calls()[2..],
         [
             "kubectl apply -f ROOT/.mtr/deploy/ship/rendered.yaml",
             "kubectl rollout status deployment/etl -n data --timeout=10m",
@@ -330,6 +333,7 @@ namespace = "prod"
     assert_eq!(
         calls,
         [
+            "kubectl kustomize ROOT/.mtr/deploy/ship/sources",
             "kubectl kustomize ROOT/.mtr/deploy/ship",
             "kubectl apply -f ROOT/.mtr/deploy/ship/rendered.yaml -n prod",
             "kubectl rollout status deployment/web -n prod --timeout=10m",
@@ -342,7 +346,7 @@ namespace = "prod"
         ["reg:5000/app:abc", "reg:5000/app:abc"],
         "{rendered}"
     );
-    let overlay = std::fs::read_to_string(p.root().join(".mtr/deploy/ship/kustomization.yaml")).unwrap();
+    let overlay = std::fs::read_to_string(p.root().join(".mtr/deploy/ship/sources/kustomization.yaml")).unwrap();
     assert!(
         overlay.contains("  - \"resources/001-web.yaml\"\n  - \"resources/002-worker.yaml\"\n"),
         "{overlay}"
@@ -375,7 +379,7 @@ namespace = "montage-ai"
     );
     ok(&p.mtr(&["ship"]));
     assert_eq!(
-        p.calls()[1..],
+        p.calls()[2..],
         [
             "kubectl apply -f ROOT/.mtr/deploy/ship/rendered.yaml",
             "kubectl rollout status deployment/web -n dev-ns --timeout=10m",
@@ -434,4 +438,186 @@ images = { "ghcr.io/o/app" = "reg:5000/app:abc" }
         "{err}"
     );
     assert!(!p.calls().iter().any(|c| c.contains(" apply ")), "nothing applied");
+}
+
+/// A Deployment whose pod has an init container too.
+fn with_init(name: &str, image: &str, init: &str) -> String {
+    deployment(name, None, image).replace(
+        "      containers:\n",
+        &format!("      initContainers:\n        - name: init\n          image: {init}\n      containers:\n"),
+    )
+}
+
+const CRONJOB: &str = "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: nightly\nspec:\n  schedule: \"@daily\"\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: Never\n          containers:\n            - name: job\n              image: docker.io/library/busybox:1.36\n";
+
+#[test]
+fn an_images_key_no_image_has_fails_naming_it_and_applies_nothing() {
+    let p = Shimmed::new();
+    p.write(
+        "k8s/app.yaml",
+        &format!(
+            "{}---\n{}---\n{CRONJOB}",
+            deployment("web", None, "ghcr.io/acme/app:old"),
+            with_init("ctl", "reg:5000/acme/controller:v1", "postgres:16"),
+        ),
+    )
+    .write(
+        "montage.toml",
+        r#"
+[tasks.typo.deploy]
+manifests = "k8s/app.yaml"
+images = { "ghcr.io/acme/typo" = "ghcr.io/acme/app:new" }
+namespace = "prod"
+
+[tasks.longer.deploy]
+manifests = "k8s/app.yaml"
+images = { "reg:5000/acme/controller-manager" = "reg:5000/acme/controller:v2" }
+
+[tasks.some.deploy]
+manifests = "k8s/app.yaml"
+images = { "ghcr.io/acme/app" = "ghcr.io/acme/app:new", "nope" = "nope:1", "reg:5000/acme/ctl" = "x:1" }
+"#,
+    );
+    let out = p.mtr(&["typo"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = fails(&out);
+    assert!(
+        err.contains("✗ typo failed: `images` key `ghcr.io/acme/typo` matches no container image in the manifests"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `ghcr.io/acme/app`?"), "{err}");
+    // Every repository the manifests run: containers, init containers,
+    // a CronJob's; tags ignored, a registry's port kept.
+    assert!(
+        err.contains(
+            "the manifests use `docker.io/library/busybox`, `ghcr.io/acme/app`, `postgres`, `reg:5000/acme/controller`"
+        ),
+        "{err}"
+    );
+    // Only the manifests were rendered: nothing applied, no rollout waited on.
+    assert_eq!(p.calls(), ["kubectl kustomize ROOT/.mtr/deploy/typo/sources"]);
+    assert!(!p.root().join(".mtr/deploy/typo/rendered.yaml").exists());
+
+    let err = fails(&p.mtr(&["longer"]));
+    assert!(
+        err.contains("key `reg:5000/acme/controller-manager` matches no"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `reg:5000/acme/controller`?"), "{err}");
+    assert!(
+        !p.calls()
+            .iter()
+            .any(|c| c.contains(" apply ") || c.contains(" rollout "))
+    );
+
+    // Each key that matches nothing is named; one that matches is not.
+    let err = fails(&p.mtr(&["some"]));
+    assert!(
+        err.contains("`images` keys `nope`, `reg:5000/acme/ctl` match no container image"),
+        "{err}"
+    );
+    let first = err.lines().find(|l| l.contains("some failed")).unwrap_or_default();
+    assert!(!first.contains("ghcr.io/acme/app"), "{err}");
+    assert!(
+        !p.calls()
+            .iter()
+            .any(|c| c.contains(" apply ") || c.contains(" rollout "))
+    );
+}
+
+#[test]
+fn keys_match_by_repository_whatever_the_tag_digest_or_registry_port() {
+    let p = Shimmed::new();
+    p.write(
+        "k8s/app.yaml",
+        &format!(
+            "{}---\n{}---\n{CRONJOB}",
+            deployment("web", None, "localhost:5000/acme/app:old"),
+            with_init(
+                "ctl",
+                "ghcr.io/acme/controller@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+                "ghcr.io/acme/migrate:v1"
+            ),
+        ),
+    )
+    .write(
+        "montage.toml",
+        r#"
+[tasks.ship.deploy]
+manifests = "k8s/app.yaml"
+images = { "localhost:5000/acme/app" = "localhost:5000/acme/app:new", "ghcr.io/acme/migrate" = "reg:5000/migrate:v2", "docker.io/library/busybox" = "busybox:1.37" }
+namespace = "prod"
+"#,
+    );
+    ok(&p.mtr(&["ship"]));
+    assert_eq!(
+        p.calls(),
+        [
+            "kubectl kustomize ROOT/.mtr/deploy/ship/sources",
+            "kubectl kustomize ROOT/.mtr/deploy/ship",
+            "kubectl apply -f ROOT/.mtr/deploy/ship/rendered.yaml -n prod",
+            "kubectl rollout status deployment/ctl -n prod --timeout=10m",
+            "kubectl rollout status deployment/web -n prod --timeout=10m",
+        ]
+    );
+    let mut imgs = images(&p.rendered("ship"));
+    imgs.sort();
+    assert_eq!(
+        imgs,
+        [
+            "busybox:1.37",
+            "ghcr.io/acme/controller@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+            "localhost:5000/acme/app:new",
+            "reg:5000/migrate:v2",
+        ]
+    );
+}
+
+/// A PATH holding `sh` (and the docker shim) but no `kubectl`, which is
+/// installed at a system path here.
+fn path_without_kubectl(p: &Shimmed) -> String {
+    let bin = p.dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::os::unix::fs::symlink("/bin/sh", bin.join("sh")).unwrap();
+    std::os::unix::fs::symlink(repo.join("tests/shims/docker"), bin.join("docker")).unwrap();
+    bin.display().to_string()
+}
+
+/// README: a program that is not installed exits 127, deploys included.
+#[test]
+fn missing_kubectl_exits_127_in_both_forms() {
+    let p = Shimmed::new();
+    p.write("k8s/app.yaml", &deployment("web", None, "ghcr.io/o/web:old"))
+        .write(
+            "montage.toml",
+            r#"
+[tasks.one.deploy]
+deployment = "web"
+container = "web"
+image = "reg:5000/web:abc"
+namespace = "prod"
+
+[tasks.two.deploy]
+manifests = "k8s/app.yaml"
+images = { "ghcr.io/o/web" = "reg:5000/web:abc" }
+"#,
+        );
+    let path = path_without_kubectl(&p);
+    for task in ["one", "two"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_mtr"))
+            .arg(task)
+            .current_dir(p.root())
+            .env("PATH", &path)
+            .env("NO_COLOR", "1")
+            .env_remove("GITHUB_ACTIONS")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(127), "{task}: {err}");
+        assert!(
+            err.contains(&format!("✗ {task} failed: `kubectl` was not found on PATH")),
+            "{task}: {err}"
+        );
+    }
 }

@@ -1,7 +1,8 @@
 //! The `deploy` action: `kubectl` rollouts, in two forms — one Deployment's
 //! image (`set image` + `rollout status`), or manifests rendered with new
 //! images (kustomize `images`) applied once, then `rollout status` for each
-//! workload that uses them.
+//! workload that uses them. An `images` key that no image in the
+//! manifests has is an error before anything is applied.
 
 use super::{ActionError, Compiled, Step, shell_join};
 use crate::config::DeployAction;
@@ -98,6 +99,7 @@ impl DeployPlan {
                 let dir = format!(".mtr/deploy/{task}");
                 let mapping: Vec<String> = images.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 [
+                    format!("kubectl kustomize {dir}/sources  # as they are: each images key must match an image"),
                     format!("kubectl kustomize {dir}  # images: {}", mapping.join(" ")),
                     shell_join(&kube.argv(&["apply", "-f", &format!("{dir}/rendered.yaml")], None))
                         + if kube.namespace.is_some() {

@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use yaml_rust2::{Yaml, YamlLoader};
 
-use super::docker::failure;
+use super::docker::{Failure, failure};
 use super::process::{self, Io};
 use crate::action::deploy::{DeployPlan, Kube, split_ref};
 use crate::action::shell_join;
+use crate::config::diagnostic::closest;
 use crate::report::{Reporter, Stream};
 
 /// Everything a deploy needs from its job.
@@ -23,21 +24,21 @@ pub struct Env<'a> {
 }
 
 impl Env<'_> {
-    /// Runs a kubectl command, streaming its output; Err is the message.
-    fn kubectl(&self, argv: &[String]) -> Result<(), String> {
+    /// Runs a kubectl command, streaming its output; Err says why (127
+    /// when kubectl is not on PATH).
+    fn kubectl(&self, argv: &[String]) -> Result<(), Failure> {
         self.reporter.command(self.task, &shell_join(argv));
-        let exit =
-            process::run(self.task, argv, self.cwd, self.env, Io::Piped, self.reporter).map_err(|e| e.to_string())?;
+        let exit = process::run(self.task, argv, self.cwd, self.env, Io::Piped, self.reporter)?;
         if exit.code != 0 {
-            return Err(failure(argv, &exit));
+            return Err(failure(argv, &exit).into());
         }
         Ok(())
     }
 
     /// Runs a kubectl command and returns its stdout (shown as task output).
-    fn kubectl_capture(&self, argv: &[String], show: bool) -> Result<String, String> {
+    fn kubectl_capture(&self, argv: &[String], show: bool) -> Result<String, Failure> {
         self.reporter.command(self.task, &shell_join(argv));
-        let (code, out, err) = process::capture(argv, self.cwd, self.env).map_err(|e| e.to_string())?;
+        let (code, out, err) = process::capture(argv, self.cwd, self.env)?;
         if show {
             for line in out.lines() {
                 self.reporter.task_output(self.task, Stream::Out, line.as_bytes());
@@ -49,13 +50,16 @@ impl Env<'_> {
         if code != 0 {
             let what = argv.iter().take(3).cloned().collect::<Vec<_>>().join(" ");
             let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
-            return Err(format!("`{what}` failed (exit status {code}): {last}"));
+            return Err(format!("`{what}` failed (exit status {code}): {last}").into());
         }
         Ok(out)
     }
 }
 
-pub fn run(e: &Env, plan: &DeployPlan) -> Result<(), String> {
+/// Runs a deploy; the error carries the task's exit status: 127 when
+/// `kubectl` is not on PATH (as for any program that is not installed),
+/// else 1.
+pub fn execute(e: &Env, plan: &DeployPlan) -> Result<(), Failure> {
     match plan {
         DeployPlan::SetImage {
             kube,
@@ -72,7 +76,7 @@ pub fn run(e: &Env, plan: &DeployPlan) -> Result<(), String> {
     }
 }
 
-fn set_image(e: &Env, kube: &Kube, deployment: &str, container: &str, image: &str) -> Result<(), String> {
+fn set_image(e: &Env, kube: &Kube, deployment: &str, container: &str, image: &str) -> Result<(), Failure> {
     let workload = format!("deployment/{deployment}");
     // `set image` with the image already in place starts no rollout; then a
     // failed status must not undo someone else's rollout.
@@ -89,9 +93,10 @@ fn set_image(e: &Env, kube: &Kube, deployment: &str, container: &str, image: &st
             e.reporter.warn(&format!(
                 "rollout of `{workload}` failed; rolling it back (undo_on_failure)"
             ));
+            let why = why.message;
             match e.kubectl(&kube.rollout_undo(&workload, None)) {
-                Ok(()) => Err(format!("{why}; rolled back `{workload}`")),
-                Err(undo) => Err(format!("{why}; rollback failed too: {undo}")),
+                Ok(()) => Err(format!("{why}; rolled back `{workload}`").into()),
+                Err(undo) => Err(format!("{why}; rollback failed too: {}", undo.message).into()),
             }
         }
         Err(why) => Err(why),
@@ -112,22 +117,32 @@ impl Workload {
     }
 }
 
-fn manifests(e: &Env, kube: &Kube, task: &str, sources: &[String], images: &[(String, String)]) -> Result<(), String> {
+fn manifests(e: &Env, kube: &Kube, task: &str, sources: &[String], images: &[(String, String)]) -> Result<(), Failure> {
     let safe: String = task.chars().map(|c| if c == ':' { '-' } else { c }).collect();
     let dir = e.root.join(".mtr").join("deploy").join(safe);
+    // Rendered twice: the manifests as they are, to check that each
+    // `images` key names an image they run (kustomize skips one that does
+    // not, and the deploy would roll out nothing new), then with the new
+    // images.
+    let base = dir.join(SOURCES);
     let copies = write_overlay(e.root, &dir, sources, images)?;
-    let rendered = e
-        .kubectl_capture(
-            &["kubectl".to_string(), "kustomize".into(), dir.display().to_string()],
-            false,
-        )
-        .map_err(|why| {
-            // Name the user's files, not their copies under `.mtr/`.
-            copies.iter().fold(why, |why, (copy, src)| {
-                why.replace(&dir.join(copy).display().to_string(), src)
-                    .replace(copy.as_str(), src)
-            })
-        })?;
+    let kustomize = |d: &Path| ["kubectl".to_string(), "kustomize".into(), d.display().to_string()];
+    let plain = e.kubectl_capture(&kustomize(&base), false).map_err(|mut why| {
+        // Name the user's files, not their copies under `.mtr/`.
+        why.message = copies.iter().fold(why.message, |why, (copy, src)| {
+            why.replace(&base.join(copy).display().to_string(), src)
+                .replace(copy.as_str(), src)
+        });
+        why
+    })?;
+    let file = dir.join(format!("{SOURCES}.yaml"));
+    std::fs::write(&file, &plain).map_err(|err| format!("cannot write `{}`: {err}", file.display()))?;
+    let rendered = if images.is_empty() {
+        plain
+    } else {
+        check_images_used(&plain, images)?;
+        e.kubectl_capture(&kustomize(&dir), false)?
+    };
     // `apply -n NS` refuses objects of another namespace: when some name
     // one, the others get NS written in and the apply has no `-n`.
     let (rendered, keep_n) = match kube.namespace.as_deref() {
@@ -182,10 +197,17 @@ fn manifests(e: &Env, kube: &Kube, task: &str, sources: &[String], images: &[(St
     Ok(())
 }
 
-/// Writes `.mtr/deploy/TASK/kustomization.yaml`: the sources as resources,
-/// in order, and the new images — tracked files are never edited. YAML files
-/// are copied in (after a check that names the file); returns each copy's
-/// `resources/NNN-NAME` with the file it came from.
+/// Where under `.mtr/deploy/TASK/` the manifests are gathered, as they are;
+/// `SOURCES.yaml` is their rendering, the one resource of the overlay that
+/// sets the new images.
+const SOURCES: &str = "sources";
+
+/// Writes `.mtr/deploy/TASK/sources/kustomization.yaml`: the sources as
+/// resources, in order — tracked files are never edited — and
+/// `.mtr/deploy/TASK/kustomization.yaml`: their rendering
+/// (`sources.yaml`) with the new images. YAML files are copied in (after a
+/// check that names the file); returns each copy's `resources/NNN-NAME`
+/// (relative to `sources/`) with the file it came from.
 fn write_overlay(
     root: &Path,
     dir: &Path,
@@ -196,7 +218,8 @@ fn write_overlay(
     if dir.exists() {
         std::fs::remove_dir_all(dir).map_err(|err| io(dir, err))?;
     }
-    let res = dir.join("resources");
+    let base = dir.join(SOURCES);
+    let res = base.join("resources");
     std::fs::create_dir_all(&res).map_err(|err| io(&res, err))?;
     let mut resources = Vec::new();
     let mut copies: Vec<(String, String)> = Vec::new();
@@ -215,7 +238,7 @@ fn write_overlay(
                 .any(|k| abs.join(k).is_file());
             if is_kustomization {
                 resources.push(format!(
-                    "../../../{}",
+                    "../../../../{}",
                     src.trim_start_matches("./").trim_end_matches('/')
                 ));
                 continue;
@@ -239,11 +262,16 @@ fn write_overlay(
             return Err(format!("manifests `{src}` do not exist"));
         }
     }
-    let mut text = String::from("# generated by mtr for one deploy; the tracked manifests are not edited\n");
-    text.push_str("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n");
+    const HEADER: &str = "# generated by mtr for one deploy; the tracked manifests are not edited\n\
+        apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n";
+    let mut text = String::from(HEADER);
     for r in &resources {
         text.push_str(&format!("  - {}\n", yaml_str(r)));
     }
+    let file = base.join("kustomization.yaml");
+    std::fs::write(&file, text).map_err(|err| io(&file, err))?;
+    let mut text = String::from(HEADER);
+    text.push_str(&format!("  - {}\n", yaml_str(&format!("{SOURCES}.yaml"))));
     if !images.is_empty() {
         text.push_str("images:\n");
         for (name, reference) in images {
@@ -264,6 +292,81 @@ fn write_overlay(
     let file = dir.join("kustomization.yaml");
     std::fs::write(&file, text).map_err(|err| io(&file, err))?;
     Ok(copies)
+}
+
+/// The image repositories the containers and init containers of the
+/// rendered manifests run (wherever they are: in a Pod, a Deployment's
+/// template, a CronJob's job template), sorted, each once.
+pub fn image_repositories(rendered: &str) -> Result<Vec<String>, String> {
+    fn walk(y: &Yaml, out: &mut Vec<String>) {
+        match y {
+            Yaml::Hash(h) => {
+                for (k, v) in h {
+                    if matches!(k.as_str(), Some("containers" | "initContainers"))
+                        && let Some(cs) = v.as_vec()
+                    {
+                        out.extend(
+                            cs.iter()
+                                .filter_map(|c| c["image"].as_str())
+                                .map(|i| split_ref(i).0.to_string()),
+                        );
+                    }
+                    walk(v, out);
+                }
+            }
+            Yaml::Array(items) => items.iter().for_each(|i| walk(i, out)),
+            _ => {}
+        }
+    }
+    let docs = YamlLoader::load_from_str(rendered).map_err(|e| format!("cannot parse the rendered manifests: {e}"))?;
+    let mut out = Vec::new();
+    docs.iter().for_each(|d| walk(d, &mut out));
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Every `images` key must name the repository of an image the manifests
+/// (`plain`: rendered without the new images) run, compared as kustomize
+/// compares them (by repository; a tag or digest does not count). One that
+/// names none is a mistake — kustomize would skip it and the deploy roll
+/// out nothing new — reported with the repositories that are there.
+fn check_images_used(plain: &str, images: &[(String, String)]) -> Result<(), String> {
+    let used = image_repositories(plain)?;
+    let unmatched: Vec<&str> = images
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| !used.iter().any(|u| u == split_ref(k).0))
+        .collect();
+    if unmatched.is_empty() {
+        return Ok(());
+    }
+    let quoted = |names: &[&str]| names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+    let mut msg = if let [one] = unmatched[..] {
+        format!("`images` key `{one}` matches no container image in the manifests; nothing was applied")
+    } else {
+        format!(
+            "`images` keys {} match no container image in the manifests; nothing was applied",
+            quoted(&unmatched)
+        )
+    };
+    for key in &unmatched {
+        if let Some(near) = closest(split_ref(key).0, used.iter().map(String::as_str)) {
+            let what = if unmatched.len() > 1 {
+                format!(" (for `{key}`)")
+            } else {
+                String::new()
+            };
+            msg.push_str(&format!("\n  help: did you mean `{near}`?{what}"));
+        }
+    }
+    if used.is_empty() {
+        msg.push_str("\n  note: the manifests run no container images");
+    } else {
+        let used: Vec<&str> = used.iter().map(String::as_str).collect();
+        msg.push_str(&format!("\n  note: the manifests use {}", quoted(&used)));
+    }
+    Err(msg)
 }
 
 /// A manifest file must be YAML whose documents are objects (mappings);
@@ -491,5 +594,36 @@ spec:
                 namespace: Some("app".into())
             }]
         );
+    }
+
+    #[test]
+    fn every_images_key_must_name_a_repository_the_manifests_run() {
+        let plain = "\
+kind: Pod
+metadata: {name: p}
+spec:
+  initContainers: [{name: i, image: 'reg:5000/acme/migrate@sha256:00'}]
+  containers: [{name: c, image: 'reg:5000/acme/controller:v1'}]
+---
+kind: CronJob
+metadata: {name: j}
+spec: {jobTemplate: {spec: {template: {spec: {containers: [{name: j, image: busybox}]}}}}}
+";
+        assert_eq!(
+            image_repositories(plain).unwrap(),
+            ["busybox", "reg:5000/acme/controller", "reg:5000/acme/migrate"]
+        );
+        let key = |k: &str| vec![(k.to_string(), "x:1".to_string())];
+        assert!(check_images_used(plain, &key("reg:5000/acme/migrate")).is_ok());
+        assert!(check_images_used(plain, &key("busybox:1.36")).is_ok());
+        let err = check_images_used(plain, &key("reg:5000/acme/controller-manager")).unwrap_err();
+        assert_eq!(
+            err,
+            "`images` key `reg:5000/acme/controller-manager` matches no container image in the manifests; \
+             nothing was applied\n  help: did you mean `reg:5000/acme/controller`?\n  note: the manifests use \
+             `busybox`, `reg:5000/acme/controller`, `reg:5000/acme/migrate`"
+        );
+        // The port is part of the repository: another registry is another image.
+        assert!(check_images_used(plain, &key("reg:5001/acme/controller")).is_err());
     }
 }

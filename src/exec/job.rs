@@ -699,11 +699,11 @@ fn execute(ctx: &Context, task: &Task, p: &Prepared) -> Result<(), Status> {
                     env: &env,
                     reporter: &ctx.reporter,
                 };
-                deploy::run(&e, plan).map_err(|m| {
+                deploy::execute(&e, plan).map_err(|f| {
                     if process::cancelled() {
                         Status::Interrupted
                     } else {
-                        failed(m)
+                        f.into()
                     }
                 })?;
                 continue;
