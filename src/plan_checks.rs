@@ -127,7 +127,7 @@ pub fn rendered(config: &Config, vars: &Vars, plan: &Plan) -> Result<(), Error> 
         let task = &config.tasks[name];
         let r = plan_renderer(vars, name, &root, &deps);
         if let crate::config::Action::Image(image) = &task.action {
-            if let Err(e) = crate::action::image::check_platforms(name, image, &r) {
+            if let Err(e) = crate::action::image::check_when_planned(name, image, &r) {
                 errors.push(e.with_source(&config.source));
             }
             // A literal empty name was reported when the file was loaded.

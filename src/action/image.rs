@@ -247,7 +247,7 @@ pub fn compile(config: &Config, image: &ImageAction, r: &Renderer, dir: &str) ->
 /// A `push` template that renders to neither `true` nor `false` is
 /// reported here too, pointing at it. What needs a dependency's result
 /// (`{{ tasks.NAME.image }}`) is checked when the task runs.
-pub fn check_platforms(task: &str, image: &ImageAction, r: &Renderer) -> Result<(), ConfigError> {
+pub fn check_when_planned(task: &str, image: &ImageAction, r: &Renderer) -> Result<(), ConfigError> {
     if let Ok(name) = r.render(&image.name)
         && let Some(why) = name_error(&name)
     {
