@@ -493,12 +493,22 @@ impl Loader<'_> {
         }
         if let Some(v) = t.get("dotenv") {
             let list = match v.get_ref() {
-                DeValue::String(s) => Some(vec![s.to_string()]),
-                _ => self
-                    .string_list(v, &"project.dotenv")
-                    .map(|l| l.into_iter().map(|(s, _)| s).collect()),
+                DeValue::String(s) => Some(vec![(s.to_string(), v.span())]),
+                _ => self.string_list(v, &"project.dotenv"),
             };
-            project.dotenv = list.unwrap_or_default();
+            let list = list.unwrap_or_default();
+            // Read before any variable has a value (an `sh` variable sees
+            // their values): a template there could never be expanded.
+            for (path, span) in &list {
+                if path.contains("{{") {
+                    self.error(
+                        ConfigError::new("dotenv", format!("`project.dotenv` paths are not templated: `{path}`"))
+                            .label(span.clone(), "read before variables have values")
+                            .help("name the file (`.env`), or list every file: a missing one is skipped"),
+                    );
+                }
+            }
+            project.dotenv = list.into_iter().map(|(s, _)| s).collect();
         }
         if let Some(v) = t.get("default") {
             project.default = self.string(v, &"project.default").map(|s| (s, v.span()));

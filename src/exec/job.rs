@@ -743,6 +743,11 @@ fn check_exit(step: &Step, exit: Result<Exit, SpawnError>, env: &HashMap<String,
             code: 127,
             message: e.to_string(),
         }),
+        // As a shell reports a file it cannot execute.
+        Err(SpawnError::Io(program, e)) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(Status::Failed {
+            code: 126,
+            message: format!("cannot run `{program}`: permission denied (is it executable?)"),
+        }),
         Err(e) => Err(Status::Failed {
             code: 1,
             message: e.to_string(),

@@ -606,10 +606,10 @@ impl Signals {
             _ = self.int.recv() => 2,
             _ = self.term.recv() => 15,
         };
-        if sig == 2 && process::foreground() {
+        if sig == 2 && process::foreground() && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
             // The terminal sent it to the interactive task too; let it
-            // decide. (A SIGTERM never comes from the terminal: it is
-            // passed on below.)
+            // decide. (A SIGTERM, or a SIGINT with no terminal to type it
+            // in — an IDE, a supervisor — is passed on below.)
             return None;
         }
         self.count += 1;

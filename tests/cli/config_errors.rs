@@ -354,3 +354,14 @@ fn an_empty_image_name() {
     let out = fails("[tasks.img.image]\nname = \"\"\n", &["--list"]);
     assert_output!("empty_image_name", out);
 }
+
+/// `project.dotenv` is read before variables have values: a template in a
+/// path is an error, not a file name that is then silently missing.
+#[test]
+fn a_templated_dotenv_path_is_an_error() {
+    let out = fails(
+        "[project]\ndotenv = [\".env\", \".env.{{ stage }}\"]\n\n[vars]\nstage = \"dev\"\n\n[tasks.t]\nrun = \"true\"\n",
+        &["t"],
+    );
+    assert_output!("templated_dotenv", out);
+}

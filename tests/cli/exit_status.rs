@@ -161,38 +161,44 @@ run = "echo after > after.txt"
 }
 
 /// An interactive task owns the terminal, so a Ctrl-C there reaches it
-/// directly; a SIGTERM to mtr (CI cancelling, `docker stop`) is passed on
-/// to it, and mtr exits 143 without waiting for it forever.
+/// directly; a SIGTERM to mtr (CI cancelling, `docker stop`), or a SIGINT
+/// with no terminal (an IDE's stop button), is passed on to it, and mtr
+/// exits without waiting for it forever.
 #[cfg(unix)]
 #[test]
-fn sigterm_stops_an_interactive_task() {
+fn a_signal_to_mtr_stops_an_interactive_task() {
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
 
-    let p = Project::new().file(
-        "montage.toml",
-        "[tasks.serve]\ninteractive = true\nrun = \"echo $$ > serve.pid; exec sleep 1000\"\n",
-    );
-    let child = p.mtr(&["serve"]).spawn();
-    let mtr = Pid::from_raw(child.id() as i32);
-    if !p.wait_for_file("serve.pid", Duration::from_secs(10)) {
-        let _ = kill(mtr, Signal::SIGKILL);
-        panic!(
-            "the task did not start\n{}",
-            wait_with_timeout(child, p.root(), Duration::from_secs(5))
+    for (signal, code) in [(Signal::SIGTERM, 143), (Signal::SIGINT, 130)] {
+        let p = Project::new().file(
+            "montage.toml",
+            "[tasks.serve]\ninteractive = true\nrun = \"echo $$ > serve.pid; exec sleep 1000\"\n",
+        );
+        let child = p.mtr(&["serve"]).spawn();
+        let mtr = Pid::from_raw(child.id() as i32);
+        if !p.wait_for_file("serve.pid", Duration::from_secs(10)) {
+            let _ = kill(mtr, Signal::SIGKILL);
+            panic!(
+                "the task did not start\n{}",
+                wait_with_timeout(child, p.root(), Duration::from_secs(5))
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let serve: i32 = p.read("serve.pid").trim().parse().expect("a pid");
+        kill(mtr, signal).unwrap();
+        let out = wait_for_exit(child, p.root(), Duration::from_secs(20));
+        let gone = wait_until(Duration::from_secs(10), || process_gone(serve));
+        if !gone {
+            let _ = kill(Pid::from_raw(serve), Signal::SIGKILL);
+        }
+        let out = out.unwrap_or_else(|out| panic!("mtr did not exit after {signal}\n{out}"));
+        out.code(code);
+        assert!(
+            gone,
+            "the interactive task (pid {serve}) outlived mtr after {signal}\n{out}"
         );
     }
-    std::thread::sleep(Duration::from_millis(200));
-    let serve: i32 = p.read("serve.pid").trim().parse().expect("a pid");
-    kill(mtr, Signal::SIGTERM).unwrap();
-    let out = wait_for_exit(child, p.root(), Duration::from_secs(20));
-    let gone = wait_until(Duration::from_secs(10), || process_gone(serve));
-    if !gone {
-        let _ = kill(Pid::from_raw(serve), Signal::SIGKILL);
-    }
-    let out = out.unwrap_or_else(|out| panic!("mtr did not exit after SIGTERM\n{out}"));
-    out.code(143);
-    assert!(gone, "the interactive task (pid {serve}) outlived mtr\n{out}");
 }
 
 /// A command that traps Ctrl-C and exits 0 with its work half done is
@@ -299,4 +305,17 @@ fn concurrent_mtr_processes_keep_the_state_valid() {
         [".gitignore", "config", "lock", "state"],
         "no temporary files are left behind"
     );
+}
+
+/// A program that is there but not executable exits 126, as a shell says.
+#[cfg(unix)]
+#[test]
+fn a_program_that_is_not_executable_exits_126() {
+    let p = Project::new()
+        .file("montage.toml", "[tasks.script]\nrun = \"./tool.sh\"\n")
+        .file("tool.sh", "#!/bin/sh\necho hi\n");
+    p.chmod("tool.sh", 0o644);
+    p.run(&["script"])
+        .code(126)
+        .stderr_has("✗ script failed: cannot run `./tool.sh`: permission denied (is it executable?)");
 }
