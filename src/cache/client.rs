@@ -59,9 +59,22 @@ fn runtime() -> Result<&'static Runtime, Failure> {
         .ok_or_else(|| Failure::Unreachable("cannot start the cache's runtime".into()))
 }
 
-/// Runs `fut` to completion from a thread that is not a runtime worker.
+/// How often a wait on the registry looks for Ctrl-C.
+const CANCEL_POLL: Duration = Duration::from_millis(50);
+
+/// Runs `fut` to completion from a thread that is not a runtime worker,
+/// or until the run is interrupted (Ctrl-C never waits on a registry).
 pub fn block_on<T>(fut: impl Future<Output = Result<T, Failure>>) -> Result<T, Failure> {
-    runtime()?.block_on(fut)
+    runtime()?.block_on(async {
+        tokio::select! {
+            r = fut => r,
+            _ = async {
+                while !crate::exec::process::cancelled() {
+                    tokio::time::sleep(CANCEL_POLL).await;
+                }
+            } => Err(Failure::Unreachable("interrupted".into())),
+        }
+    })
 }
 
 /// Starts `fut` in the background.
@@ -134,10 +147,9 @@ impl Registry {
     /// A blob of the artifact tagged `tag`, in memory, digest-checked.
     pub async fn blob(&self, tag: &str, desc: &OciDescriptor) -> Result<Vec<u8>, Failure> {
         let mut out = Vec::with_capacity(usize::try_from(desc.size).unwrap_or(0).min(64 << 20));
-        self.client
-            .pull_blob(&self.reference(tag), desc, &mut out)
-            .await
-            .map_err(|e| self.classify(e))?;
+        let reference = self.reference(tag);
+        let pull = self.client.pull_blob(&reference, desc, &mut out);
+        self.within(desc.size, "download", pull).await?;
         Ok(out)
     }
 
@@ -146,15 +158,33 @@ impl Registry {
         let file = tokio::fs::File::create(path)
             .await
             .map_err(|e| Failure::Corrupt(format!("cannot write `{}`: {e}", path.display())))?;
-        self.client
-            .pull_blob(&self.reference(tag), desc, file)
-            .await
-            .map_err(|e| self.classify(e))
+        let reference = self.reference(tag);
+        let pull = self.client.pull_blob(&reference, desc, file);
+        self.within(desc.size, "download", pull).await
     }
 
-    /// Pushes the config and layers, then the manifest tagged `tag`. A
-    /// stalled upload is given up after the timeout plus a second per MiB
-    /// (reads have their own timeout; writes do not).
+    /// `transfer` of `bytes`, given up after the timeout plus a second per
+    /// MiB: each read has its own timeout, but a registry that sends a
+    /// byte now and then would keep a whole transfer going for ever.
+    async fn within<T>(
+        &self,
+        bytes: i64,
+        what: &str,
+        transfer: impl Future<Output = Result<T, OciDistributionError>>,
+    ) -> Result<T, Failure> {
+        let deadline = self.timeout + Duration::from_secs(u64::try_from(bytes >> 20).unwrap_or(0));
+        match tokio::time::timeout(deadline, transfer).await {
+            Err(_) => Err(Failure::Unreachable(format!(
+                "the {what} from `{}` took over {}s",
+                self.remote.registry,
+                deadline.as_secs()
+            ))),
+            Ok(result) => result.map_err(|e| self.classify(e)),
+        }
+    }
+
+    /// Pushes the config and layers, then the manifest tagged `tag`, given
+    /// up after the timeout plus a second per MiB.
     pub async fn push(
         &self,
         tag: &str,
@@ -169,21 +199,15 @@ impl Registry {
             .collect();
         let config = Config::new(config.0, config.1.to_string(), None);
         let bytes: usize = layers.iter().map(|l| l.data.len()).sum::<usize>() + config.data.len();
-        let deadline = self.timeout + Duration::from_secs((bytes >> 20) as u64);
         let mut manifest = OciImageManifest::build(&layers, &config, Some(annotations));
         manifest.artifact_type = Some(artifact_type.to_string());
         let reference = self.reference(tag);
         let upload = self
             .client
             .push(&reference, &layers, config, &self.auth, Some(manifest));
-        match tokio::time::timeout(deadline, upload).await {
-            Err(_) => Err(Failure::Unreachable(format!(
-                "the upload to `{}` took over {}s",
-                self.remote.registry,
-                deadline.as_secs()
-            ))),
-            Ok(result) => result.map(|_| ()).map_err(|e| self.classify(e)),
-        }
+        self.within(i64::try_from(bytes).unwrap_or(i64::MAX), "upload", upload)
+            .await
+            .map(|_| ())
     }
 
     fn timed_out(&self) -> Failure {
@@ -254,5 +278,26 @@ fn not_found(e: &OciDistributionError) -> bool {
         }),
         OciDistributionError::ServerError { code: 404, .. } => true,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A transfer that never ends (a registry sending a byte now and then)
+    /// is given up after the timeout plus a second per MiB.
+    #[test]
+    fn a_transfer_is_given_up_at_its_deadline() {
+        let remote = Remote::parse("oci://127.0.0.1:9/team/cache").unwrap();
+        let registry = Registry::new(remote, true, Duration::from_millis(300), None);
+        let start = std::time::Instant::now();
+        let never = std::future::pending::<Result<(), OciDistributionError>>();
+        let got = runtime().unwrap().block_on(registry.within(1000, "download", never));
+        assert!(
+            matches!(&got, Err(Failure::Unreachable(why)) if why.contains("the download from `127.0.0.1:9` took over")),
+            "{got:?}"
+        );
+        assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
     }
 }

@@ -137,6 +137,8 @@ impl Cache {
                 self.shared.verbose(&format!("[{task}] not in the remote cache"));
                 return None;
             }
+            // Ctrl-C: the task is not run either; nothing to warn about.
+            Err(_) if crate::exec::process::cancelled() => return None,
             Err(f) => {
                 self.shared.fail(task, &f, Doing::Restore);
                 return None;
