@@ -60,7 +60,7 @@ pub struct Cli {
     pub force: bool,
 
     /// How many tasks run at once [default: number of CPUs]
-    #[arg(short = 'j', long, value_name = "N", help_heading = RUN)]
+    #[arg(short = 'j', long, value_name = "N", help_heading = RUN, value_parser = at_least_one)]
     pub jobs: Option<usize>,
 
     /// After a failure, still run what does not depend on it
@@ -164,5 +164,14 @@ impl Cli {
             }
         }
         (tasks, assignments)
+    }
+}
+
+/// `-j N`: a count of tasks, 1 or more.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("at least 1 task must be able to run".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
     }
 }

@@ -93,6 +93,13 @@ const ENV_VALUE_KEYS: &[&str] = &["value", "secret"];
 pub fn load(file: &Path) -> Result<Config, Vec<ConfigError>> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| vec![ConfigError::new("io", format!("cannot read `{}`: {e}", file.display()))])?;
+    // A file checked out with Windows line ends: a multi-line `run` must
+    // not hand `\r` to the shell.
+    let text = if text.contains("\r\n") {
+        text.replace("\r\n", "\n")
+    } else {
+        text
+    };
     let root = file.parent().map(Path::to_path_buf).unwrap_or_default();
     let root = std::fs::canonicalize(&root).unwrap_or(root);
     let name = file

@@ -204,3 +204,19 @@ fn github_annotations_name_the_file_relative_to_the_workspace() {
         "{out}"
     );
 }
+
+/// A config checked out with Windows line ends runs the same commands: no
+/// `\r` reaches the shell from a multi-line `run`.
+#[test]
+fn a_config_with_crlf_line_ends_runs_the_same_commands() {
+    let p = Project::new().file(
+        "montage.toml",
+        "[tasks.ml]\r\nrun = \"\"\"\r\nmkdir -p dd\r\ncd dd\r\ntouch made\r\n\"\"\"\r\n",
+    );
+    p.run(&["ml"]).success();
+    assert!(
+        p.exists("dd/made"),
+        "{:?}",
+        std::fs::read_dir(p.root()).unwrap().collect::<Vec<_>>()
+    );
+}

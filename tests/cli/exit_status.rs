@@ -319,3 +319,11 @@ fn a_program_that_is_not_executable_exits_126() {
         .code(126)
         .stderr_has("✗ script failed: cannot run `./tool.sh`: permission denied (is it executable?)");
 }
+
+#[test]
+fn jobs_0_is_a_usage_error() {
+    let p = Project::new().file("montage.toml", "[tasks.t]\nrun = \"true\"\n");
+    p.run(&["-j", "0", "t"])
+        .code(2)
+        .stderr_has("at least 1 task must be able to run");
+}
