@@ -186,7 +186,7 @@ def many(bench, tree, mtr, env, rawdir, logf, quick):
     noop = [bench.Peer("mtr", "mtr all (up to date)", [mtr, "-q", "all"]),
             bench.Peer("git-status-uno", "git status --porcelain -uno",
                        [bench.GIT, "status", "--porcelain", "--untracked-files=no"], kind="floor")]
-    forced = [bench.Peer("mtr", "mtr -B -j 2 <1000 tasks>", [mtr, "-q", "-B", "-j", "2", *names])]
+    forced = [bench.Peer("mtr", "mtr -B -j 2 -p <1000 tasks>", [mtr, "-q", "-B", "-j", "2", "-p", *names])]
     if ninja:
         subprocess.run([ninja, "-f", "stamp.ninja", "all"], cwd=tree, env=env, stdout=subprocess.DEVNULL)
         noop.append(bench.Peer("ninja", "ninja (touch stamps, up to date)", [ninja, "-f", "stamp.ninja", "all"]))

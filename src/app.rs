@@ -169,7 +169,10 @@ fn run(cli: &Cli, color: bool) -> Result<(), Error> {
         })
         .collect();
     let vars = Vars::new(&config, &assignments, env.clone()).map_err(Error::from)?;
-    let plan = Plan::new(&config, &tasks);
+    let mut plan = Plan::new(&config, &tasks);
+    if cli.parallel {
+        plan.all_at_once();
+    }
     crate::plan_checks::vars(&config, &vars, &plan)?;
     crate::plan_checks::rendered(&config, &vars, &plan)?;
     let verbosity = if cli.quiet {

@@ -59,6 +59,10 @@ pub struct Cli {
     #[arg(short = 'B', long, help_heading = RUN)]
     pub force: bool,
 
+    /// Run the named tasks at the same time (default: one after another, in the order given)
+    #[arg(short = 'p', long, help_heading = RUN)]
+    pub parallel: bool,
+
     /// How many tasks run at once [default: number of CPUs]
     #[arg(short = 'j', long, value_name = "N", help_heading = RUN, value_parser = at_least_one)]
     pub jobs: Option<usize>,

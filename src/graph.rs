@@ -128,6 +128,12 @@ impl Plan {
         }
     }
 
+    /// `-p`: the named tasks run at the same time, as the graph allows
+    /// (`order`, phase by phase, is still dependencies first).
+    pub fn all_at_once(&mut self) {
+        self.phases.iter_mut().for_each(|p| *p = 0);
+    }
+
     /// Tasks that depend on `name` within this plan.
     pub fn dependants(&self, name: &str) -> Vec<&str> {
         self.order

@@ -39,6 +39,13 @@ fn independent_deps_run_at_the_same_time() {
         .assert_ran("right");
 }
 
+/// `-p` runs the named tasks at the same time, as go-task's `--parallel`.
+#[test]
+fn two_named_tasks_run_at_the_same_time_with_p() {
+    let p = Project::new().file("montage.toml", RENDEZVOUS);
+    p.run(&["-j", "2", "-p", "left", "right"]).success();
+}
+
 /// `mtr clean build` cleans first, as make, just and task do: each named
 /// task (with what it needs) finishes before the next one starts, and the
 /// deps of one still run at the same time.
