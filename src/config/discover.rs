@@ -17,11 +17,15 @@ pub fn find(file: Option<&Path>, start: &Path) -> Option<PathBuf> {
 
 /// `file` as the user can open it from the current directory: relative to
 /// it when that is shorter (`../montage.toml`, `types/other.toml`), else
-/// absolute. Diagnostics name the config file this way.
-pub fn display(file: &Path) -> String {
-    let absolute = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+/// absolute. Diagnostics name the config file this way. `root` is its
+/// directory, already canonical: only a symlinked file itself needs
+/// resolving (the current directory is canonical as `getcwd` gives it).
+pub fn display(file: &Path, root: &Path) -> String {
+    let absolute = match (file.file_name(), std::fs::symlink_metadata(file)) {
+        (Some(name), Ok(m)) if !m.file_type().is_symlink() => root.join(name),
+        _ => std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf()),
+    };
     let cwd = std::env::current_dir().ok();
-    let cwd = cwd.map(|c| std::fs::canonicalize(&c).unwrap_or(c));
     match cwd.as_deref().and_then(|cwd| relative(&absolute, cwd)) {
         Some(rel) if rel.as_os_str().len() <= absolute.as_os_str().len() => rel.display().to_string(),
         _ => absolute.display().to_string(),

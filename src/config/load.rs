@@ -108,7 +108,7 @@ pub fn load(file: &Path) -> Result<Config, Vec<ConfigError>> {
         .unwrap_or_else(|| "montage.toml".into());
     let key = cache::key(&text, &name);
     // Diagnostics name the file as the user can open it from the cwd.
-    let shown = super::discover::display(file);
+    let shown = super::discover::display(file, &root);
     if let Some(config) = cache::read(&root, &key) {
         return Ok(Config {
             file: file.to_path_buf(),
