@@ -115,13 +115,6 @@ fn managed_builder<'c>(
 pub fn rendered(config: &Config, vars: &Vars, plan: &Plan) -> Result<(), Error> {
     let deps = HashMap::new();
     let root = config.root.display().to_string();
-    let secrets = vars.secrets();
-    let mask = |text: &str| {
-        secrets
-            .iter()
-            .filter(|s| !s.is_empty())
-            .fold(text.to_string(), |t, s| t.replace(s.as_str(), "***"))
-    };
     let mut errors = Vec::new();
     for name in &plan.order {
         let task = &config.tasks[name];
@@ -145,7 +138,7 @@ pub fn rendered(config: &Config, vars: &Vars, plan: &Plan) -> Result<(), Error> 
                 continue;
             };
             if let Err(why) = crate::inputs::check_glob(&text) {
-                let text = mask(&text);
+                let text = masked(vars, &text);
                 let from: Vec<String> = used_vars([glob]).iter().map(|v| format!("`{v}`")).collect();
                 errors.push(
                     ConfigError::new("glob", format!("invalid glob `{text}` in task `{name}`: {why}"))
@@ -161,4 +154,12 @@ pub fn rendered(config: &Config, vars: &Vars, plan: &Plan) -> Result<(), Error> 
     } else {
         Err(Error::Config(errors))
     }
+}
+
+/// `text` with the secrets' values masked as the reporter masks them (it
+/// is not made yet): every line of a multi-line secret, the longest first.
+fn masked(vars: &Vars, text: &str) -> String {
+    let masks = crate::report::Reporter::new(false, crate::report::Verbosity::Quiet);
+    masks.set_masks(vars.secrets());
+    masks.mask(text)
 }
