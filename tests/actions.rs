@@ -1,125 +1,12 @@
 //! The golden path through recording `docker`/`kubectl` shims (tests/shims):
 //! the argv of every typed action, what is skipped, what rebuilds.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
-/// A copy of a project in a temp dir, run with the shims first on PATH.
-struct Golden {
-    dir: tempfile::TempDir,
-    log: PathBuf,
-    state: PathBuf,
-}
+mod shimmed;
 
-impl Golden {
-    /// A copy of examples/montage-ai.
-    fn montage_ai() -> Golden {
-        let g = Golden::empty();
-        copy_dir(&repo().join("examples/montage-ai"), g.root());
-        g
-    }
-
-    fn empty() -> Golden {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("shim.log");
-        let state = dir.path().join("shim-state");
-        let root = dir.path().join("project");
-        std::fs::create_dir_all(&root).unwrap();
-        Golden { dir, log, state }
-    }
-
-    fn root(&self) -> &Path {
-        // The shims' files live next to the project, not in it.
-        Box::leak(self.dir.path().join("project").into_boxed_path())
-    }
-
-    fn write(&self, rel: &str, text: &str) -> &Golden {
-        let p = self.root().join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-        self
-    }
-
-    fn mtr(&self, args: &[&str]) -> Output {
-        self.mtr_env(args, &[])
-    }
-
-    fn mtr_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let path = format!(
-            "{}:{}",
-            repo().join("tests/shims").display(),
-            std::env::var("PATH").unwrap()
-        );
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mtr"));
-        cmd.args(args)
-            .current_dir(self.root())
-            .env("PATH", path)
-            .env("NO_COLOR", "1")
-            .env("SHIM_LOG", &self.log)
-            .env("SHIM_STATE", &self.state)
-            .env_remove("REGISTRY")
-            .env_remove("PLATFORMS")
-            .env_remove("GITHUB_ACTIONS");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        cmd.output().unwrap()
-    }
-
-    /// The shim calls so far, then clears the log.
-    fn calls(&self) -> Vec<String> {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let _ = std::fs::remove_file(&self.log);
-        text.lines().map(str::to_owned).collect()
-    }
-
-    fn shim_flag(&self, name: &str, on: bool) {
-        std::fs::create_dir_all(&self.state).unwrap();
-        let p = self.state.join(name);
-        if on {
-            std::fs::write(p, "").unwrap();
-        } else {
-            let _ = std::fs::remove_file(p);
-        }
-    }
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name();
-        if name == ".mtr" || name == "__pycache__" || name == ".cache" {
-            continue;
-        }
-        let target = to.join(&name);
-        if entry.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-#[track_caller]
-fn ok(out: &Output) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        out.status.success(),
-        "mtr failed ({:?}):\n{stderr}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout)
-    );
-    stderr
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use shimmed::{Shimmed, ok, repo, stderr};
 
 fn builds(calls: &[String]) -> Vec<&String> {
     calls.iter().filter(|c| c.starts_with("docker buildx build")).collect()
@@ -127,7 +14,7 @@ fn builds(calls: &[String]) -> Vec<&String> {
 
 #[test]
 fn dev_builds_once_with_a_local_cache_and_load() {
-    let g = Golden::montage_ai();
+    let g = Shimmed::montage_ai();
     ok(&g.mtr(&["dev"]));
     let calls = g.calls();
     assert_eq!(
@@ -149,7 +36,7 @@ fn dev_builds_once_with_a_local_cache_and_load() {
 
 #[test]
 fn dev_test_after_a_src_edit_does_not_rebuild_dev() {
-    let g = Golden::montage_ai();
+    let g = Shimmed::montage_ai();
     ok(&g.mtr(&["dev-test"]));
     g.calls();
     g.write("src/montage_ai/__init__.py", "# edited\n");
@@ -174,7 +61,7 @@ fn dev_test_after_a_src_edit_does_not_rebuild_dev() {
 
 #[test]
 fn dev_rebuilds_when_the_image_is_gone() {
-    let g = Golden::montage_ai();
+    let g = Shimmed::montage_ai();
     ok(&g.mtr(&["dev"]));
     std::fs::remove_dir_all(g.state.join("images")).unwrap();
     g.calls();
@@ -185,7 +72,7 @@ fn dev_rebuilds_when_the_image_is_gone() {
 
 #[test]
 fn cluster_build_pushes_every_platform_with_a_registry_cache() {
-    let g = Golden::montage_ai();
+    let g = Shimmed::montage_ai();
     ok(&g.mtr(&["cluster-build"]));
     let calls = g.calls();
     let root = g.root().display().to_string();
@@ -244,7 +131,7 @@ fn create_before_build(calls: &[String]) -> bool {
 
 #[test]
 fn context_edits_rebuild_but_dockerignored_edits_do_not() {
-    let g = Golden::montage_ai();
+    let g = Shimmed::montage_ai();
     ok(&g.mtr(&["cluster-build"]));
     g.calls();
     g.write("tests/test_extra.py", "# ignored: tests/ is in .dockerignore\n");
@@ -263,7 +150,7 @@ fn context_edits_rebuild_but_dockerignored_edits_do_not() {
 
 #[test]
 fn a_missing_registry_tag_rebuilds() {
-    let g = Golden::montage_ai();
+    let g = Shimmed::montage_ai();
     ok(&g.mtr(&["cluster-build"]));
     // The registry restarted empty (an emptyDir registry loses its images).
     std::fs::remove_dir_all(g.state.join("pushed")).unwrap();
@@ -274,7 +161,7 @@ fn a_missing_registry_tag_rebuilds() {
 
 #[test]
 fn cluster_deploys_the_content_tag_and_waits() {
-    let g = Golden::montage_ai();
+    let g = Shimmed::montage_ai();
     ok(&g.mtr(&["cluster"]));
     let calls = g.calls();
     let tag = content_tag(builds(&calls)[0]);
@@ -304,7 +191,7 @@ fn cluster_deploys_the_content_tag_and_waits() {
 
 #[test]
 fn variables_from_the_environment_reach_the_argv() {
-    let g = Golden::montage_ai();
+    let g = Shimmed::montage_ai();
     ok(&g.mtr_env(
         &["cluster-build"],
         &[("REGISTRY", "10.43.17.166:5000"), ("PLATFORMS", "linux/arm64")],
@@ -317,7 +204,7 @@ fn variables_from_the_environment_reach_the_argv() {
 
 #[test]
 fn a_changed_builder_section_recreates_the_builder() {
-    let g = Golden::montage_ai();
+    let g = Shimmed::montage_ai();
     ok(&g.mtr(&["cluster-build"]));
     g.calls();
     ok(&g.mtr_env(&["cluster-build"], &[("REGISTRY", "10.0.0.9:5000")]));
@@ -337,7 +224,7 @@ fn a_changed_builder_section_recreates_the_builder() {
 
 #[test]
 fn builder_nodes_are_appended() {
-    let g = Golden::empty();
+    let g = Shimmed::empty();
     g.write("Dockerfile", "FROM scratch\n").write(
         "montage.toml",
         r#"
@@ -367,7 +254,7 @@ push = true
 
 #[test]
 fn several_platforms_without_push_is_a_config_error() {
-    let g = Golden::empty();
+    let g = Shimmed::empty();
     g.write("Dockerfile", "FROM scratch\n").write(
         "montage.toml",
         "[tasks.img.image]\nname = \"app\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n",
@@ -396,7 +283,7 @@ fn several_platforms_without_push_is_a_config_error() {
 
 #[test]
 fn missing_buildx_is_said_plainly() {
-    let g = Golden::montage_ai();
+    let g = Shimmed::montage_ai();
     g.shim_flag("no-buildx", true);
     let out = g.mtr(&["dev"]);
     assert_eq!(out.status.code(), Some(1));
@@ -409,7 +296,7 @@ fn missing_buildx_is_said_plainly() {
 /// A project with one task per typed docker action, run where no `docker`
 /// is on PATH: (exit status, stderr) of each task.
 fn without_docker() -> Vec<(&'static str, Option<i32>, String)> {
-    let g = Golden::empty();
+    let g = Shimmed::empty();
     g.write("Dockerfile", "FROM scratch\n").write(
         "montage.toml",
         r#"
@@ -429,13 +316,7 @@ container = { image = "alpine", command = "true" }
     ["img", "with-builder", "box"]
         .into_iter()
         .map(|task| {
-            let out = Command::new(env!("CARGO_BIN_EXE_mtr"))
-                .arg(task)
-                .current_dir(g.root())
-                .env("PATH", "/nonexistent")
-                .env("NO_COLOR", "1")
-                .output()
-                .unwrap();
+            let out = g.mtr_env(&[task], &[("PATH", "/nonexistent")]);
             (task, out.status.code(), stderr(&out))
         })
         .collect()
@@ -461,7 +342,7 @@ fn missing_docker_exits_127_from_every_typed_action() {
 
 #[test]
 fn image_defaults_tag_to_the_hash_and_exposes_tasks_image() {
-    let g = Golden::empty();
+    let g = Shimmed::empty();
     g.write("Dockerfile", "FROM scratch\n").write("app.txt", "1\n").write(
         "montage.toml",
         r#"
@@ -484,7 +365,7 @@ run = "echo deploying {{ tasks.img.image }} hash {{ tasks.img.hash }}"
     );
 }
 
-fn deploy_project(g: &Golden, undo: bool) {
+fn deploy_project(g: &Shimmed, undo: bool) {
     g.write(
         "montage.toml",
         &format!(
@@ -504,7 +385,7 @@ undo_on_failure = {undo}
 
 #[test]
 fn deploy_sets_the_image_and_waits() {
-    let g = Golden::empty();
+    let g = Shimmed::empty();
     deploy_project(&g, false);
     ok(&g.mtr(&["rollout"]));
     assert_eq!(
@@ -518,7 +399,7 @@ fn deploy_sets_the_image_and_waits() {
 
 #[test]
 fn a_failed_rollout_is_undone_only_when_this_run_began_it() {
-    let g = Golden::empty();
+    let g = Shimmed::empty();
     deploy_project(&g, true);
     g.shim_flag("fail-rollout", true);
     let out = g.mtr(&["rollout"]);
@@ -553,7 +434,7 @@ fn a_failed_rollout_is_undone_only_when_this_run_began_it() {
 
 #[test]
 fn deploy_manifest_files_get_the_new_images() {
-    let g = Golden::empty();
+    let g = Shimmed::empty();
     g.write(
         "k8s/app.yaml",
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n        - name: web\n          image: ghcr.io/o/web:old\n",
@@ -584,7 +465,7 @@ namespace = "prod"
 
 #[test]
 fn dry_run_prints_the_argv_and_runs_nothing() {
-    let g = Golden::montage_ai();
+    let g = Shimmed::montage_ai();
     let out = g.mtr(&["cluster", "-n"]);
     ok(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -613,7 +494,7 @@ fn dry_run_prints_the_argv_and_runs_nothing() {
 
 #[test]
 fn the_example_lists_like_make_help() {
-    let g = Golden::montage_ai();
+    let g = Shimmed::montage_ai();
     let out = g.mtr(&[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     for line in [
@@ -651,7 +532,7 @@ fn fill_cache(dir: &Path) {
 
 #[test]
 fn a_local_cache_dir_in_the_context_is_not_an_input() {
-    let g = Golden::empty();
+    let g = Shimmed::empty();
     g.write("Dockerfile", "FROM scratch\nCOPY . /app\n")
         .write("app.txt", "1\n")
         .write("sub/Dockerfile", "FROM scratch\n")
@@ -703,7 +584,7 @@ cache_to = ["type=local,dest={{ root }}/sub/.buildcache"]
 
 #[test]
 fn a_local_cache_dir_is_relative_to_the_root_in_a_task_dir() {
-    let g = Golden::empty();
+    let g = Shimmed::empty();
     g.write("web/Dockerfile", "FROM scratch\n").write(
         "montage.toml",
         r#"
@@ -730,7 +611,7 @@ cache_to = ["type=local,dest=web/.cache,mode=max"]
 
 #[test]
 fn the_example_dev_image_is_up_to_date_once_its_cache_is_filled() {
-    let g = Golden::montage_ai();
+    let g = Shimmed::montage_ai();
     ok(&g.mtr(&["dev"]));
     assert_eq!(builds(&g.calls()).len(), 1);
     fill_cache(&g.root().join(".cache/buildx"));
@@ -741,7 +622,7 @@ fn the_example_dev_image_is_up_to_date_once_its_cache_is_filled() {
 
 #[test]
 fn an_image_name_with_a_tag_or_digest_is_an_error_before_anything_runs() {
-    let g = Golden::empty();
+    let g = Shimmed::empty();
     g.write("Dockerfile", "FROM scratch\n").write(
         "montage.toml",
         r#"
@@ -788,7 +669,7 @@ name = "localhost:5000/app"
 
 #[test]
 fn a_tilde_mount_is_the_home_directory() {
-    let g = Golden::empty();
+    let g = Shimmed::empty();
     let home = g.dir.path().join("home");
     std::fs::create_dir_all(home.join(".kube")).unwrap();
     g.write(

@@ -4,83 +4,20 @@
 //! into the others when they differ (kubectl refuses `apply -n NS` of an
 //! object in another namespace), and `manifests` may be a list.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
 use yaml_rust2::{Yaml, YamlLoader};
 
-/// A project in a temp dir, run with the shims first on PATH.
-struct Shimmed {
-    dir: tempfile::TempDir,
+mod shimmed;
+
+use shimmed::{Shimmed, fails, ok};
+
+/// The kubectl calls so far, with the root written as `ROOT`.
+fn calls(p: &Shimmed) -> Vec<String> {
+    let root = p.root().display().to_string();
+    p.calls().into_iter().map(|l| l.replace(&root, "ROOT")).collect()
 }
 
-impl Shimmed {
-    fn new() -> Shimmed {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("project")).unwrap();
-        Shimmed { dir }
-    }
-
-    fn root(&self) -> PathBuf {
-        // The shim's files live next to the project, not in it.
-        self.dir.path().join("project")
-    }
-
-    fn write(&self, rel: &str, text: &str) -> &Shimmed {
-        let p = self.root().join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-        self
-    }
-
-    fn mtr(&self, args: &[&str]) -> Output {
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let path = format!(
-            "{}:{}",
-            repo.join("tests/shims").display(),
-            std::env::var("PATH").unwrap()
-        );
-        Command::new(env!("CARGO_BIN_EXE_mtr"))
-            .args(args)
-            .current_dir(self.root())
-            .env("PATH", path)
-            .env("NO_COLOR", "1")
-            .env("SHIM_LOG", self.dir.path().join("shim.log"))
-            .env("SHIM_STATE", self.dir.path().join("shim-state"))
-            .env_remove("GITHUB_ACTIONS")
-            .output()
-            .unwrap()
-    }
-
-    /// The kubectl calls so far, with the root written as `ROOT`.
-    fn calls(&self) -> Vec<String> {
-        let log = self.dir.path().join("shim.log");
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let _ = std::fs::remove_file(log);
-        let root = self.root().display().to_string();
-        text.lines().map(|l| l.replace(&root, "ROOT")).collect()
-    }
-
-    fn rendered(&self, task: &str) -> String {
-        std::fs::read_to_string(self.root().join(format!(".mtr/deploy/{task}/rendered.yaml"))).unwrap()
-    }
-}
-
-#[track_caller]
-fn ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "mtr failed ({:?}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-}
-
-#[track_caller]
-fn fails(out: &Output) -> String {
-    assert!(!out.status.success(), "mtr should have failed");
-    String::from_utf8_lossy(&out.stderr).into_owned()
+fn rendered(p: &Shimmed, task: &str) -> String {
+    std::fs::read_to_string(p.root().join(format!(".mtr/deploy/{task}/rendered.yaml"))).unwrap()
 }
 
 /// `KIND/NAME` → `metadata.namespace` of every object in `rendered`.
@@ -124,7 +61,7 @@ const NAMESPACE: &str = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: dat
 
 #[test]
 fn objects_in_other_namespaces_are_applied_without_n_and_the_rest_get_the_tasks() {
-    let p = Shimmed::new();
+    let p = Shimmed::empty();
     p.write(
         "k8s/app.yaml",
         &format!(
@@ -145,7 +82,7 @@ context = "k3s"
     );
     ok(&p.mtr(&["ship"]));
     assert_eq!(
-        p.calls(),
+        calls(&p),
         [
             "kubectl kustomize ROOT/.mtr/deploy/ship/sources",
             "kubectl kustomize ROOT/.mtr/deploy/ship",
@@ -154,7 +91,7 @@ context = "k3s"
             "kubectl --context k3s rollout status deployment/web -n montage-ai --timeout=10m",
         ]
     );
-    let rendered = p.rendered("ship");
+    let rendered = rendered(&p, "ship");
     let mut got = namespaces(&rendered);
     got.sort();
     let some = |s: &str| Some(s.to_string());
@@ -189,7 +126,7 @@ context = "k3s"
 
 #[test]
 fn a_kustomization_with_its_own_namespace_is_applied_without_n() {
-    let p = Shimmed::new();
+    let p = Shimmed::empty();
     p.write(
         "deploy/overlays/dev/kustomization.yaml",
         "namespace: dev-ns\nresources:\n  - app.yaml\n",
@@ -212,7 +149,7 @@ namespace = "montage-ai"
     );
     ok(&p.mtr(&["dev"]));
     assert_eq!(
-        p.calls(),
+        calls(&p),
         [
             "kubectl kustomize ROOT/.mtr/deploy/dev/sources",
             "kubectl kustomize ROOT/.mtr/deploy/dev",
@@ -220,7 +157,7 @@ namespace = "montage-ai"
             "kubectl rollout status deployment/web -n dev-ns --timeout=10m",
         ]
     );
-    let mut got = namespaces(&p.rendered("dev"));
+    let mut got = namespaces(&rendered(&p, "dev"));
     got.sort();
     assert_eq!(
         got,
@@ -234,7 +171,7 @@ namespace = "montage-ai"
 
 #[test]
 fn objects_all_in_the_tasks_namespace_or_none_keep_n() {
-    let p = Shimmed::new();
+    let p = Shimmed::empty();
     p.write(
         "k8s/app.yaml",
         &format!(
@@ -253,7 +190,7 @@ namespace = "prod"
     );
     ok(&p.mtr(&["ship"]));
     assert_eq!(
-        p.calls(),
+        calls(&p),
         [
             "kubectl kustomize ROOT/.mtr/deploy/ship/sources",
             "kubectl kustomize ROOT/.mtr/deploy/ship",
@@ -262,7 +199,7 @@ namespace = "prod"
         ]
     );
     // Nothing written in: `-n prod` places the Service.
-    let mut got = namespaces(&p.rendered("ship"));
+    let mut got = namespaces(&rendered(&p, "ship"));
     got.sort();
     assert_eq!(
         got,
@@ -276,7 +213,7 @@ namespace = "prod"
 
 #[test]
 fn without_a_task_namespace_nothing_is_written_in() {
-    let p = Shimmed::new();
+    let p = Shimmed::empty();
     p.write(
         "k8s/app.yaml",
         &format!("{SERVICE}---\n{}", deployment("etl", Some("data"), "ghcr.io/o/etl:old")),
@@ -291,13 +228,13 @@ images = { "ghcr.io/o/etl" = "reg:5000/etl:abc" }
     );
     ok(&p.mtr(&["ship"]));
     assert_eq!(
-        p.calls()[2..],
+        calls(&p)[2..],
         [
             "kubectl apply -f ROOT/.mtr/deploy/ship/rendered.yaml",
             "kubectl rollout status deployment/etl -n data --timeout=10m",
         ]
     );
-    let mut got = namespaces(&p.rendered("ship"));
+    let mut got = namespaces(&rendered(&p, "ship"));
     got.sort();
     assert_eq!(
         got,
@@ -310,7 +247,7 @@ images = { "ghcr.io/o/etl" = "reg:5000/etl:abc" }
 
 #[test]
 fn a_list_of_manifests_is_rendered_in_order_and_applied_once() {
-    let p = Shimmed::new();
+    let p = Shimmed::empty();
     p.write("k8s/web.yaml", &deployment("web", None, "ghcr.io/o/app:old"))
         .write(
             "k8s/worker.yaml",
@@ -329,7 +266,7 @@ namespace = "prod"
 "#,
         );
     ok(&p.mtr(&["ship"]));
-    let calls = p.calls();
+    let calls = calls(&p);
     assert_eq!(
         calls,
         [
@@ -340,7 +277,7 @@ namespace = "prod"
             "kubectl rollout status deployment/worker -n prod --timeout=10m",
         ]
     );
-    let rendered = p.rendered("ship");
+    let rendered = rendered(&p, "ship");
     assert_eq!(
         images(&rendered),
         ["reg:5000/app:abc", "reg:5000/app:abc"],
@@ -361,7 +298,7 @@ namespace = "prod"
 
 #[test]
 fn a_list_mixes_kustomization_dirs_and_files() {
-    let p = Shimmed::new();
+    let p = Shimmed::empty();
     p.write(
         "base/kustomization.yaml",
         "namespace: dev-ns\nresources:\n  - web.yaml\n",
@@ -379,14 +316,14 @@ namespace = "montage-ai"
     );
     ok(&p.mtr(&["ship"]));
     assert_eq!(
-        p.calls()[2..],
+        calls(&p)[2..],
         [
             "kubectl apply -f ROOT/.mtr/deploy/ship/rendered.yaml",
             "kubectl rollout status deployment/web -n dev-ns --timeout=10m",
             "kubectl rollout status deployment/worker -n montage-ai --timeout=10m",
         ]
     );
-    let rendered = p.rendered("ship");
+    let rendered = rendered(&p, "ship");
     assert_eq!(
         namespaces(&rendered),
         [
@@ -399,7 +336,7 @@ namespace = "montage-ai"
 
 #[test]
 fn manifest_errors_name_the_file() {
-    let p = Shimmed::new();
+    let p = Shimmed::empty();
     p.write("k8s/web.yaml", &deployment("web", None, "ghcr.io/o/app:old"))
         .write("k8s/broken.yaml", "kind: Deployment\nmetadata: [unclosed\n")
         .write("k8s/notes.yaml", "just some words\n")
@@ -437,7 +374,7 @@ images = { "ghcr.io/o/app" = "reg:5000/app:abc" }
         failed.contains("'k8s/dup.yaml'") && !failed.contains("002-dup"),
         "{err}"
     );
-    assert!(!p.calls().iter().any(|c| c.contains(" apply ")), "nothing applied");
+    assert!(!calls(&p).iter().any(|c| c.contains(" apply ")), "nothing applied");
 }
 
 /// A Deployment whose pod has an init container too.
@@ -452,7 +389,7 @@ const CRONJOB: &str = "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: n
 
 #[test]
 fn an_images_key_no_image_has_fails_naming_it_and_applies_nothing() {
-    let p = Shimmed::new();
+    let p = Shimmed::empty();
     p.write(
         "k8s/app.yaml",
         &format!(
@@ -495,7 +432,7 @@ images = { "ghcr.io/acme/app" = "ghcr.io/acme/app:new", "nope" = "nope:1", "reg:
         "{err}"
     );
     // Only the manifests were rendered: nothing applied, no rollout waited on.
-    assert_eq!(p.calls(), ["kubectl kustomize ROOT/.mtr/deploy/typo/sources"]);
+    assert_eq!(calls(&p), ["kubectl kustomize ROOT/.mtr/deploy/typo/sources"]);
     assert!(!p.root().join(".mtr/deploy/typo/rendered.yaml").exists());
 
     let err = fails(&p.mtr(&["longer"]));
@@ -505,7 +442,7 @@ images = { "ghcr.io/acme/app" = "ghcr.io/acme/app:new", "nope" = "nope:1", "reg:
     );
     assert!(err.contains("did you mean `reg:5000/acme/controller`?"), "{err}");
     assert!(
-        !p.calls()
+        !calls(&p)
             .iter()
             .any(|c| c.contains(" apply ") || c.contains(" rollout "))
     );
@@ -519,7 +456,7 @@ images = { "ghcr.io/acme/app" = "ghcr.io/acme/app:new", "nope" = "nope:1", "reg:
     let first = err.lines().find(|l| l.contains("some failed")).unwrap_or_default();
     assert!(!first.contains("ghcr.io/acme/app"), "{err}");
     assert!(
-        !p.calls()
+        !calls(&p)
             .iter()
             .any(|c| c.contains(" apply ") || c.contains(" rollout "))
     );
@@ -527,7 +464,7 @@ images = { "ghcr.io/acme/app" = "ghcr.io/acme/app:new", "nope" = "nope:1", "reg:
 
 #[test]
 fn keys_match_by_repository_whatever_the_tag_digest_or_registry_port() {
-    let p = Shimmed::new();
+    let p = Shimmed::empty();
     p.write(
         "k8s/app.yaml",
         &format!(
@@ -551,7 +488,7 @@ namespace = "prod"
     );
     ok(&p.mtr(&["ship"]));
     assert_eq!(
-        p.calls(),
+        calls(&p),
         [
             "kubectl kustomize ROOT/.mtr/deploy/ship/sources",
             "kubectl kustomize ROOT/.mtr/deploy/ship",
@@ -560,7 +497,7 @@ namespace = "prod"
             "kubectl rollout status deployment/web -n prod --timeout=10m",
         ]
     );
-    let mut imgs = images(&p.rendered("ship"));
+    let mut imgs = images(&rendered(&p, "ship"));
     imgs.sort();
     assert_eq!(
         imgs,
@@ -578,16 +515,15 @@ namespace = "prod"
 fn path_without_kubectl(p: &Shimmed) -> String {
     let bin = p.dir.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     std::os::unix::fs::symlink("/bin/sh", bin.join("sh")).unwrap();
-    std::os::unix::fs::symlink(repo.join("tests/shims/docker"), bin.join("docker")).unwrap();
+    std::os::unix::fs::symlink(shimmed::repo().join("tests/shims/docker"), bin.join("docker")).unwrap();
     bin.display().to_string()
 }
 
 /// README: a program that is not installed exits 127, deploys included.
 #[test]
 fn missing_kubectl_exits_127_in_both_forms() {
-    let p = Shimmed::new();
+    let p = Shimmed::empty();
     p.write("k8s/app.yaml", &deployment("web", None, "ghcr.io/o/web:old"))
         .write(
             "montage.toml",
@@ -605,14 +541,7 @@ images = { "ghcr.io/o/web" = "reg:5000/web:abc" }
         );
     let path = path_without_kubectl(&p);
     for task in ["one", "two"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_mtr"))
-            .arg(task)
-            .current_dir(p.root())
-            .env("PATH", &path)
-            .env("NO_COLOR", "1")
-            .env_remove("GITHUB_ACTIONS")
-            .output()
-            .unwrap();
+        let out = p.mtr_env(&[task], &[("PATH", &path)]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(127), "{task}: {err}");
         assert!(
