@@ -34,9 +34,8 @@ impl From<String> for Failure {
 
 impl From<SpawnError> for Failure {
     fn from(e: SpawnError) -> Self {
-        let code = if matches!(e, SpawnError::NotFound(_)) { 127 } else { 1 };
         Failure {
-            code,
+            code: e.exit_code(),
             message: e.to_string(),
         }
     }

@@ -738,18 +738,8 @@ fn check_exit(step: &Step, exit: Result<Exit, SpawnError>, env: &HashMap<String,
             Err(Status::Failed { code, message })
         }
         Err(SpawnError::Interrupted) => Err(Status::Interrupted),
-        // As a shell reports a missing command.
-        Err(e @ SpawnError::NotFound(_)) => Err(Status::Failed {
-            code: 127,
-            message: e.to_string(),
-        }),
-        // As a shell reports a file it cannot execute.
-        Err(SpawnError::Io(program, e)) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(Status::Failed {
-            code: 126,
-            message: format!("cannot run `{program}`: permission denied (is it executable?)"),
-        }),
         Err(e) => Err(Status::Failed {
-            code: 1,
+            code: e.exit_code(),
             message: e.to_string(),
         }),
     }

@@ -33,10 +33,33 @@ pub fn cancelled() -> bool {
 pub enum SpawnError {
     #[error("`{0}` was not found on PATH")]
     NotFound(String),
+    #[error("cannot run `{0}`: permission denied (is it executable?)")]
+    NotExecutable(String),
     #[error("cannot run `{0}`: {1}")]
     Io(String, std::io::Error),
     #[error("interrupted")]
     Interrupted,
+}
+
+impl SpawnError {
+    /// Why `program` did not start, from the error of its spawn.
+    fn of_spawn(program: &str, e: std::io::Error) -> SpawnError {
+        match e.kind() {
+            std::io::ErrorKind::NotFound if !program.contains('/') => SpawnError::NotFound(program.into()),
+            std::io::ErrorKind::PermissionDenied => SpawnError::NotExecutable(program.into()),
+            _ => SpawnError::Io(program.into(), e),
+        }
+    }
+
+    /// The exit status to report, as a shell does: 127 for a program
+    /// that is not installed, 126 for one that cannot be executed, else 1.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            SpawnError::NotFound(_) => 127,
+            SpawnError::NotExecutable(_) => 126,
+            _ => 1,
+        }
+    }
 }
 
 /// How a child's stdio is connected.
@@ -82,13 +105,7 @@ pub fn run(
     }
     // Only the child holds the pipes' write ends, so reading sees EOF when
     // the child (and what it left running) exits.
-    let mut child = cmd.spawn().map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound && !program.contains('/') {
-            SpawnError::NotFound(program.clone())
-        } else {
-            SpawnError::Io(program.clone(), e)
-        }
-    })?;
+    let mut child = cmd.spawn().map_err(|e| SpawnError::of_spawn(program, e))?;
     drop(cmd);
     let mut last_err = None;
     let status = match (child.stdout.take(), child.stderr.take()) {
@@ -193,13 +210,7 @@ pub fn capture(
         .stderr_capture()
         .unchecked()
         .run()
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                SpawnError::NotFound(program.clone())
-            } else {
-                SpawnError::Io(program.clone(), e)
-            }
-        })?;
+        .map_err(|e| SpawnError::of_spawn(program, e))?;
     Ok((
         exit_code(&out.status),
         String::from_utf8_lossy(&out.stdout).into_owned(),
