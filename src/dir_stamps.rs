@@ -111,10 +111,22 @@ pub enum Checked {
     /// Just as the record saw them: its input parts are the ones a full
     /// check would compute.
     Unchanged,
-    /// The same files, some with another stat: each one, stat'ed now.
-    Restated(Vec<Entry>),
+    /// The same files, some with another stat.
+    Restated(Restated),
     /// Maybe other files (the listing does not hold): walk.
     Walk,
+}
+
+/// A record's input files, some with another stat than their entries.
+#[derive(Debug)]
+pub struct Restated {
+    /// Every input, stat'ed now.
+    pub entries: Vec<Entry>,
+    /// The digest the record has for each input.
+    pub digests: Vec<Digest>,
+    /// The inputs whose stat or executable bit changed (indices into
+    /// `entries`, in order) and the bit the record has for each.
+    pub changed: Vec<(usize, bool)>,
 }
 
 /// Checks a record's input files without decoding their paths unless one
@@ -169,23 +181,30 @@ pub fn check(
 
 /// The entries of `inputs`: the stat in `changed` (by index, in order)
 /// where there is one, the cached stat where not.
-fn restated(root: &Path, table: &StatCache, inputs: &[(usize, bool)], changed: &[(usize, Stat)]) -> Option<Vec<Entry>> {
-    let mut changed = changed.iter().peekable();
+fn restated(root: &Path, table: &StatCache, inputs: &[(usize, bool)], changed: &[(usize, Stat)]) -> Option<Restated> {
+    let mut now = changed.iter().peekable();
     let mut cur = table.cursor();
-    let mut out = Vec::with_capacity(inputs.len());
+    let mut entries = Vec::with_capacity(inputs.len());
+    let mut digests = Vec::with_capacity(inputs.len());
     for (k, &(i, _)) in inputs.iter().enumerate() {
-        let stat = match changed.next_if(|(c, _)| *c == k) {
+        let cached = table.record(i)?;
+        digests.push(cached.hash);
+        let stat = match now.next_if(|(c, _)| *c == k) {
             Some((_, stat)) => *stat,
-            None => table.record(i)?.stat,
+            None => cached.stat,
         };
         let rel: Box<str> = cur.key(i)?.into();
         let link = match Kind::of_mode(stat.mode) {
             Kind::Symlink => Some(std::fs::read_link(path_of(root, &rel)).ok()?.into_boxed_path()),
             _ => None,
         };
-        out.push(Entry { rel, stat, link });
+        entries.push(Entry { rel, stat, link });
     }
-    Some(out)
+    Some(Restated {
+        entries,
+        digests,
+        changed: changed.iter().map(|&(k, _)| (k, inputs[k].1)).collect(),
+    })
 }
 
 /// The root's device if `listing` was made for `patterns` and directory
@@ -536,7 +555,7 @@ mod tests {
 
     /// `checked` is the files a walk finds now, with their stats.
     fn restated_as_walked(root: &Path, pats: &[String], checked: Checked) {
-        let Checked::Restated(entries) = checked else {
+        let Checked::Restated(Restated { entries, .. }) = checked else {
             panic!("not restated: {checked:?}");
         };
         let walked = resolve(root, pats, false).unwrap().files;

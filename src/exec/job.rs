@@ -120,6 +120,13 @@ struct Prepared {
     /// The input files are the record's, unchanged, and not listed here
     /// (`inputs` and `digests` are empty; see [`dir_stamps::check`]).
     unchanged: bool,
+    /// When the input files are the record's and only some have another
+    /// stat: those (index into `inputs`) and the digest and executable bit
+    /// the record has for each.
+    changed: Option<Vec<(usize, Digest, bool)>>,
+    /// How long finding and stat'ing the input files took: about what
+    /// stat'ing them again after a run costs (see [`worth_verifying`]).
+    found_in: Duration,
     exec: Compiled,
     env: Vec<(String, String)>,
     dir: String,
@@ -314,7 +321,9 @@ pub fn carry_out(ctx: &Context, name: &str, pending: Pending, cache: Option<&Arc
     if pushing.is_some() {
         ctx.reporter.start_capture(name);
     }
+    let running = Instant::now();
     let executed = execute(ctx, task, &p);
+    let verify = pushing.is_some() || worth_verifying(running.elapsed(), p.found_in);
     let log = if pushing.is_some() {
         ctx.reporter.take_capture(name)
     } else {
@@ -328,7 +337,7 @@ pub fn carry_out(ctx: &Context, name: &str, pending: Pending, cache: Option<&Arc
             ..base
         };
     }
-    match finish(ctx, task, &mut p, &mut files) {
+    match finish(ctx, task, &mut p, &mut files, verify) {
         Ok(record) => {
             if let (Some(c), Some(rec)) = (pushing, &record)
                 && let Ok(patterns) = output_patterns(ctx, task, &p)
@@ -435,6 +444,8 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
     let mut unchanged = None;
     // The parts but the files, if worked out for the record check.
     let mut base = None;
+    let mut restated = None;
+    let finding = Instant::now();
     if let Some(patterns) = &task.inputs {
         let mut patterns = fp_r.render_list(patterns).map_err(|e| e.to_string())?;
         // An image task's Dockerfile is always one of its inputs.
@@ -448,15 +459,28 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
         });
         match checked {
             Some(Checked::Unchanged) => (unchanged, listed) = (record, Listed::Kept),
-            Some(Checked::Restated(entries)) => (inputs, listed) = (entries, Listed::Kept),
+            Some(Checked::Restated(r)) => {
+                (inputs, listed) = (r.entries, Listed::Kept);
+                restated = Some((r.digests, r.changed));
+            }
             Some(Checked::Walk) => (inputs, found, listed) = resolve_inputs(ctx, name, &patterns, false)?,
             None => (inputs, found, listed) = resolve_inputs(ctx, name, &patterns, true)?,
         }
     } else if let Some(c) = &compiled_fp.context {
         inputs = crate::build_context::files(&ctx.config.root, c).map_err(|e| e.to_string())?;
     }
-    let (digests, fresh) =
-        hashing::hash_entries_found(&ctx.config.root, &inputs, &ctx.state.files, &found).map_err(|e| e.to_string())?;
+    let found_in = finding.elapsed();
+    let (digests, fresh, changed) = match restated {
+        Some((digests, changed)) => {
+            let (digests, fresh, was) = rehash(ctx, &inputs, digests, &changed).map_err(|e| e.to_string())?;
+            (digests, fresh, Some(was))
+        }
+        None => {
+            let (digests, fresh) = hashing::hash_entries_found(&ctx.config.root, &inputs, &ctx.state.files, &found)
+                .map_err(|e| e.to_string())?;
+            (digests, fresh, None)
+        }
+    };
     ingredients.inputs = &inputs;
     ingredients.digests = &digests;
     let (fingerprint, base) = match unchanged {
@@ -490,11 +514,35 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
         fresh,
         listed,
         unchanged: unchanged.is_some(),
+        changed,
+        found_in,
         exec,
         env,
         dir,
     })
 }
+
+/// The record's `digests` of `inputs` with the `changed` ones (index,
+/// recorded executable bit) hashed again; also those inputs with the
+/// digest and bit the record has for each.
+fn rehash(
+    ctx: &Context,
+    inputs: &[Entry],
+    mut digests: Vec<Digest>,
+    changed: &[(usize, bool)],
+) -> Result<Hashed, inputs::InputError> {
+    let entries: Vec<Entry> = changed.iter().map(|&(k, _)| inputs[k].clone()).collect();
+    let (now, fresh) = hashing::hash_entries(&ctx.config.root, &entries, &ctx.state.files)?;
+    let was = changed
+        .iter()
+        .zip(now)
+        .map(|(&(k, exec), d)| (k, std::mem::replace(&mut digests[k], d), exec))
+        .collect();
+    Ok((digests, fresh, was))
+}
+
+/// Digests, new stat-cache entries, and the changed inputs as they were.
+type Hashed = (Vec<Digest>, Vec<(String, FileEntry)>, Vec<(usize, Digest, bool)>);
 
 /// The task's input files checked against `record` without listing them
 /// (see [`dir_stamps::check`]): when every part of the fingerprint but
@@ -597,7 +645,7 @@ fn decide(ctx: &Context, task: &Task, deps: &DepState, p: &Prepared, files: &mut
         return Reason::NeverRan;
     };
     if rec.fingerprint != p.fingerprint {
-        return explain::diff(&rec.parts, p.parts());
+        return modified_inputs(rec, p).unwrap_or_else(|| explain::diff(&rec.parts, p.parts()));
     }
     if let Some(reason) = check_outputs(ctx, task, rec, files) {
         return reason;
@@ -608,6 +656,29 @@ fn decide(ctx: &Context, task: &Task, deps: &DepState, p: &Prepared, files: &mut
         return Reason::ImageMissing(image.clone());
     }
     Reason::UpToDate
+}
+
+/// What [`explain::diff`] says when only the contents or executable bits
+/// of some inputs changed, found without decoding the record's inputs:
+/// from the inputs whose stat changed, when everything else is the same.
+fn modified_inputs(rec: &TaskRecord, p: &Prepared) -> Option<Reason> {
+    let changed = p.changed.as_ref()?;
+    if rec.parts.base().vars != p.base.vars {
+        return None;
+    }
+    let modified: Vec<String> = changed
+        .iter()
+        .filter(|&&(k, digest, exec)| {
+            let e = &p.inputs[k];
+            p.digests[k] != digest || (e.link.is_none() && e.stat.executable()) != exec
+        })
+        .map(|&(k, _, _)| p.inputs[k].rel.to_string())
+        .collect();
+    (!modified.is_empty()).then_some(Reason::Inputs {
+        added: Vec::new(),
+        removed: Vec::new(),
+        modified,
+    })
 }
 
 /// Whether every recorded output still has the content it had.
@@ -778,6 +849,21 @@ fn changed_content<'a>(ctx: &Context, p: &'a Prepared, changed: &[(usize, Option
         .map(|((i, _), _)| &*p.inputs[*i].rel)
 }
 
+/// A run is recorded against the input content hashed before it. An input
+/// edited during the run and left so has a newer stat, so the next check
+/// hashes it again and runs the task; only an edit undone after the run
+/// would go unseen. Stat'ing every input again after the run closes that
+/// gap too, at the cost of the check itself: done when the run took at
+/// least this many times as long as finding the inputs did (so it adds at
+/// most a tenth), and always before a result goes to the shared cache.
+const VERIFY_RATIO: u32 = 10;
+
+/// Whether to stat the inputs again after a run that took `ran` (see
+/// [`VERIFY_RATIO`]).
+fn worth_verifying(ran: Duration, found_in: Duration) -> bool {
+    ran >= found_in * VERIFY_RATIO
+}
+
 /// Restores the task's outputs from the remote cache, replays its log
 /// and builds the record a run would have: `None` on a miss or any cache
 /// failure (the task then runs).
@@ -796,7 +882,9 @@ fn restore(
             .explain(&task.name, &format!("restored from cache (it would run: {reason})"));
     }
     ctx.reporter.replay(&task.name, &log);
-    match finish(ctx, task, p, files) {
+    // Nothing ran that read the inputs: the outputs are the cache's for
+    // the fingerprint they were hashed for.
+    match finish(ctx, task, p, files, false) {
         Ok(record) => Some(record),
         Err(message) => {
             ctx.reporter.warn(&format!(
@@ -816,12 +904,14 @@ fn output_patterns(ctx: &Context, task: &Task, p: &Prepared) -> Result<Vec<Strin
     r.render_list(&task.outputs).map_err(|e| e.to_string())
 }
 
-/// After a successful run: check outputs and inputs, build the record.
+/// After a successful run: check outputs (and, with `verify`, inputs),
+/// build the record.
 fn finish(
     ctx: &Context,
     task: &Task,
     p: &mut Prepared,
     files: &mut Vec<(String, FileEntry)>,
+    verify: bool,
 ) -> Result<Option<TaskRecord>, String> {
     let root = &ctx.config.root;
     let patterns = output_patterns(ctx, task, p)?;
@@ -855,7 +945,7 @@ fn finish(
     }
     // The run must not be recorded against input content it did not see
     // (a file it rewrote with the same content is fine).
-    if let Some(changed) = changed_content(ctx, p, &inputs::changed(root, &p.inputs)) {
+    if verify && let Some(changed) = changed_content(ctx, p, &inputs::changed(root, &p.inputs)) {
         ctx.reporter.warn(&format!(
             "input `{}` changed while `{}` ran; it will run again next time",
             inputs::display_key(changed),
@@ -877,4 +967,18 @@ fn finish(
             Listed::Walked(listing) => listing,
         },
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inputs_are_checked_again_after_runs_ten_times_as_long_as_finding_them() {
+        let ms = Duration::from_millis;
+        assert!(worth_verifying(ms(1000), ms(100)));
+        assert!(worth_verifying(ms(5), Duration::ZERO));
+        assert!(!worth_verifying(ms(999), ms(100)));
+        assert!(!worth_verifying(ms(1), ms(70)));
+    }
 }

@@ -165,14 +165,16 @@ fn an_input_changed_while_its_task_runs_is_not_recorded() {
 
 /// A task that rewrites files its globs take as inputs, with the same
 /// content (its own output under `**`, a generated file): its run is
-/// recorded, so it is up to date next time.
+/// recorded, so it is up to date next time. (Its run takes long enough
+/// next to finding its three inputs for them to be checked again after
+/// it.)
 #[test]
 fn an_input_rewritten_with_the_same_content_is_recorded() {
     let p = Project::new()
         .file(
             "montage.toml",
             "[tasks.b]\ninputs = [\"**\"]\noutputs = [\"dist/out.txt\"]\n\
-             run = \"mkdir -p dist && cat src.txt > dist/out.txt && cp src.txt copy.txt\"\n",
+             run = \"mkdir -p dist && cat src.txt > dist/out.txt && cp src.txt copy.txt && sleep 0.2\"\n",
         )
         .file("src.txt", "source\n")
         .file("copy.txt", "source\n");
@@ -189,6 +191,31 @@ fn an_input_rewritten_with_the_same_content_is_recorded() {
         .stderr_has("changed while `b` ran; it will run again next time");
     p.run(&["b"]).success().assert_ran("b");
     p.run(&["b"]).success().assert_up_to_date("b");
+}
+
+/// A run is recorded against its inputs as hashed before it, whether or
+/// not they are checked again after it (a quick run next to many inputs
+/// is not): an input the run changes, and leaves so, makes the next run
+/// run the task again, on what it holds now.
+#[test]
+fn an_input_a_run_changes_runs_the_task_again_next_time() {
+    let mut p = Project::new().file(
+        "montage.toml",
+        "[tasks.t]\ninputs = [\"src/**\"]\n\
+         run = \"cat src/a.txt > seen.txt; grep -q more src/a.txt || echo more >> src/a.txt\"\n",
+    );
+    for i in 0..2000 {
+        p = p.file(&format!("src/d{}/f{i}.txt", i % 40), "x\n");
+    }
+    let p = p.file("src/a.txt", "one\n");
+    p.run(&["t"]).success().assert_ran("t");
+    assert_eq!(p.read("seen.txt"), "one\n");
+    p.run(&["--explain", "t"])
+        .success()
+        .assert_ran("t")
+        .stderr_has("inputs changed: modified `src/a.txt`");
+    assert_eq!(p.read("seen.txt"), "one\nmore\n");
+    p.run(&["t"]).success().assert_up_to_date("t");
 }
 
 /// Variables that use variables 10,000 levels deep: a diagnostic, not a
