@@ -124,9 +124,19 @@ pub struct Restated {
     pub entries: Vec<Entry>,
     /// The digest the record has for each input.
     pub digests: Vec<Digest>,
-    /// The inputs whose stat or executable bit changed (indices into
-    /// `entries`, in order) and the bit the record has for each.
-    pub changed: Vec<(usize, bool)>,
+    /// The inputs whose stat or executable bit changed.
+    pub changed: Vec<Restat>,
+}
+
+/// An input of a record whose stat or executable bit changed.
+#[derive(Debug, Clone, Copy)]
+pub struct Restat {
+    /// Its index in the record's inputs.
+    pub at: usize,
+    /// Its entry in the stat cache.
+    pub entry: usize,
+    /// The executable bit the record has for it.
+    pub exec: bool,
 }
 
 /// Checks a record's input files without decoding their paths unless one
@@ -203,7 +213,14 @@ fn restated(root: &Path, table: &StatCache, inputs: &[(usize, bool)], changed: &
     Some(Restated {
         entries,
         digests,
-        changed: changed.iter().map(|&(k, _)| (k, inputs[k].1)).collect(),
+        changed: changed
+            .iter()
+            .map(|&(at, _)| Restat {
+                at,
+                entry: inputs[at].0,
+                exec: inputs[at].1,
+            })
+            .collect(),
     })
 }
 

@@ -1,9 +1,10 @@
 //! Content hashes of input and output files, reusing the stat cache.
 //!
 //! A file whose size, mtime, ctime, inode and mode match its cached entry is
-//! not read again (as git's index does). An entry is only cached when the
-//! file's timestamps are safely older than the moment it was hashed, so an
-//! edit in the same timestamp tick as the hash is never missed ("racy git").
+//! not read again (as git's index does). An entry keeps the file's stat only
+//! when its timestamps are safely older than the moment it was hashed, so an
+//! edit in the same timestamp tick as the hash is never missed ("racy git");
+//! a fresher one keeps a stat no file has, and is read again next time.
 
 use std::io::Read;
 use std::path::Path;
@@ -144,9 +145,14 @@ fn finish(
     for (i, r) in results {
         let entry = r?;
         hashes[i] = entry.hash;
-        if cacheable(&entry.stat, now) {
-            fresh.push((entries[i].rel.to_string(), entry));
-        }
+        // A hash too fresh to trust by its stat is kept with a stat no file
+        // has: records can still refer to its entry (and be checked without
+        // a walk), and the file is read again next time.
+        let stat = match cacheable(&entry.stat, now) {
+            true => entry.stat,
+            false => Stat::default(),
+        };
+        fresh.push((entries[i].rel.to_string(), FileEntry { stat, ..entry }));
     }
     Ok((hashes, fresh))
 }
@@ -285,8 +291,10 @@ mod tests {
             let want = blake3::hash(&std::fs::read(dir.path().join(&*e.rel)).unwrap());
             assert_eq!(h, want.as_bytes(), "{}", e.rel);
         }
-        // Just written: inside the racy window, so not cached yet.
-        assert!(fresh.is_empty());
+        // Just written: inside the racy window, so cached with a stat that
+        // matches no file.
+        assert_eq!(fresh.len(), es.len());
+        assert!(fresh.iter().all(|(_, e)| e.stat == Stat::default()));
     }
 
     #[test]

@@ -12,13 +12,13 @@ use crate::action::{self, Compiled, Step};
 use crate::cache::Cache;
 use crate::config::template::{Part, Ref, Template};
 use crate::config::{Action, Task};
-use crate::dir_stamps::{self, Checked, Listing};
+use crate::dir_stamps::{self, Checked, Listing, Restat};
 use crate::explain::{self, Reason};
 use crate::fingerprint::{self, Ingredients};
 use crate::hashing::{self, Digest, FileEntry};
 use crate::inputs::{self, Entry, Stat};
 use crate::render::{DepInfo, Renderer, used_vars};
-use crate::state::{Parts, TaskRecord};
+use crate::state::{Changed, LazyParts, Parts, TaskRecord};
 
 /// How a task ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,9 +121,8 @@ struct Prepared {
     /// (`inputs` and `digests` are empty; see [`dir_stamps::check`]).
     unchanged: bool,
     /// When the input files are the record's and only some have another
-    /// stat: those (index into `inputs`) and the digest and executable bit
-    /// the record has for each.
-    changed: Option<Vec<(usize, Digest, bool)>>,
+    /// stat: those, and the digest the record has for each.
+    changed: Option<Vec<(Restat, Digest)>>,
     /// How long finding and stat'ing the input files took: about what
     /// stat'ing them again after a run costs (see [`worth_verifying`]).
     found_in: Duration,
@@ -522,27 +521,26 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
     })
 }
 
-/// The record's `digests` of `inputs` with the `changed` ones (index,
-/// recorded executable bit) hashed again; also those inputs with the
-/// digest and bit the record has for each.
+/// The record's `digests` of `inputs` with the `changed` ones hashed
+/// again; also those inputs with the digest the record has for each.
 fn rehash(
     ctx: &Context,
     inputs: &[Entry],
     mut digests: Vec<Digest>,
-    changed: &[(usize, bool)],
+    changed: &[Restat],
 ) -> Result<Hashed, inputs::InputError> {
-    let entries: Vec<Entry> = changed.iter().map(|&(k, _)| inputs[k].clone()).collect();
+    let entries: Vec<Entry> = changed.iter().map(|c| inputs[c.at].clone()).collect();
     let (now, fresh) = hashing::hash_entries(&ctx.config.root, &entries, &ctx.state.files)?;
     let was = changed
         .iter()
         .zip(now)
-        .map(|(&(k, exec), d)| (k, std::mem::replace(&mut digests[k], d), exec))
+        .map(|(c, d)| (*c, std::mem::replace(&mut digests[c.at], d)))
         .collect();
     Ok((digests, fresh, was))
 }
 
 /// Digests, new stat-cache entries, and the changed inputs as they were.
-type Hashed = (Vec<Digest>, Vec<(String, FileEntry)>, Vec<(usize, Digest, bool)>);
+type Hashed = (Vec<Digest>, Vec<(String, FileEntry)>, Vec<(Restat, Digest)>);
 
 /// The task's input files checked against `record` without listing them
 /// (see [`dir_stamps::check`]): when every part of the fingerprint but
@@ -668,17 +666,38 @@ fn modified_inputs(rec: &TaskRecord, p: &Prepared) -> Option<Reason> {
     }
     let modified: Vec<String> = changed
         .iter()
-        .filter(|&&(k, digest, exec)| {
-            let e = &p.inputs[k];
-            p.digests[k] != digest || (e.link.is_none() && e.stat.executable()) != exec
-        })
-        .map(|&(k, _, _)| p.inputs[k].rel.to_string())
+        .filter(|(c, digest)| p.digests[c.at] != *digest || executable(&p.inputs[c.at]) != c.exec)
+        .map(|(c, _)| p.inputs[c.at].rel.to_string())
         .collect();
     (!modified.is_empty()).then_some(Reason::Inputs {
         added: Vec::new(),
         removed: Vec::new(),
         modified,
     })
+}
+
+fn executable(e: &Entry) -> bool {
+    e.link.is_none() && e.stat.executable()
+}
+
+/// The parts of a record for `p`, whose input files are those of the
+/// task's last record, some with new content: that record's inputs, still
+/// encoded, with the new digests (see [`LazyParts::patched`]). `None`
+/// when an executable bit changed too, or there is no such record.
+fn patched_parts(ctx: &Context, task: &Task, p: &Prepared) -> Option<LazyParts> {
+    let changed = p.changed.as_ref()?;
+    let old = ctx.state.tasks.get(&task.name)?;
+    let changed = changed
+        .iter()
+        .map(|(c, _)| {
+            (executable(&p.inputs[c.at]) == c.exec).then_some(Changed {
+                at: c.at,
+                entry: c.entry,
+                digest: p.digests[c.at],
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    LazyParts::patched(p.base.clone(), &old.parts, changed)
 }
 
 /// Whether every recorded output still has the content it had.
@@ -960,7 +979,7 @@ fn finish(
     Ok(Some(TaskRecord {
         fingerprint: p.fingerprint,
         finished,
-        parts: p.take_parts().into(),
+        parts: patched_parts(ctx, task, p).unwrap_or_else(|| p.take_parts().into()),
         outputs,
         listing: match std::mem::replace(&mut p.listed, Listed::Kept) {
             Listed::Kept => ctx.state.tasks.get(&task.name).and_then(|r| r.listing.clone()),

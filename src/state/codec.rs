@@ -24,10 +24,11 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::stat_cache::{REC, StatCache, TableWriter};
+use super::delta::{Delta, Inputs};
+use super::stat_cache::{self, REC, StatCache, TableWriter};
 use super::{LazyParts, Parts, STATE_VERSION, State, TaskRecord};
 use crate::dir_stamps::Listing;
-use crate::hashing::Digest;
+use crate::hashing::{Digest, FileEntry};
 
 pub(crate) const MAGIC: &[u8; 8] = b"MTRSTATE";
 pub(crate) const HEADER: usize = 8 + 4 + 32;
@@ -92,12 +93,12 @@ impl<'a> Reader<'a> {
         Ok(&self.b[r])
     }
 
-    fn sized(&mut self) -> Result<Range<usize>, String> {
+    pub(crate) fn sized(&mut self) -> Result<Range<usize>, String> {
         let n = self.varint_usize()?;
         self.skip(n)
     }
 
-    fn digest(&mut self) -> Result<Digest, String> {
+    pub(crate) fn digest(&mut self) -> Result<Digest, String> {
         let mut d = [0u8; 32];
         d.copy_from_slice(self.bytes(32)?);
         Ok(d)
@@ -112,7 +113,7 @@ pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-fn put_sized(out: &mut Vec<u8>, bytes: &[u8]) {
+pub(crate) fn put_sized(out: &mut Vec<u8>, bytes: &[u8]) {
     put_varint(out, bytes.len() as u64);
     out.extend_from_slice(bytes);
 }
@@ -147,8 +148,9 @@ struct HeadRef<'a> {
 }
 
 /// Decodes a whole state file, `body` being the BLAKE3 hash of all but
-/// its [`HEADER`] (checked against the one the header holds, first).
-pub(crate) fn decode(bytes: Arc<Vec<u8>>, body: &Digest) -> Result<State, String> {
+/// its [`HEADER`] (checked against the one the header holds, first), with
+/// `delta` (made for this file) applied.
+pub(crate) fn decode(mut bytes: Vec<u8>, body: &Digest, delta: Delta) -> Result<State, String> {
     if bytes.len() < HEADER || &bytes[..8] != MAGIC {
         return Err("is not an mtr state file (corrupt?)".into());
     }
@@ -162,7 +164,21 @@ pub(crate) fn decode(bytes: Arc<Vec<u8>>, body: &Digest) -> Result<State, String
         return Err("is corrupt (checksum mismatch)".into());
     }
     let bad = |e: String| format!("is corrupt ({e})");
-    let mut r = Reader::new(&bytes, HEADER);
+    let len = bytes.len();
+    let patches: Vec<(usize, FileEntry)> = delta.patches.iter().map(|(i, e)| (*i, *e)).collect();
+    stat_cache::patch(&mut bytes, HEADER, &patches).map_err(bad)?;
+    // The delta's own encoded inputs go after the file's bytes, so that
+    // every record's inputs are a range of one buffer.
+    let mut own = HashMap::new();
+    for (name, rec) in &delta.records {
+        if let Inputs::Own(raw) = &rec.inputs {
+            let start = bytes.len();
+            bytes.extend_from_slice(raw);
+            own.insert(name.as_str(), start..bytes.len());
+        }
+    }
+    let bytes = Arc::new(bytes);
+    let mut r = Reader::new(&bytes[..len], HEADER);
     let files = StatCache::parse(&bytes, &mut r).map_err(bad)?;
     let n = r.varint_usize().map_err(bad)?;
     let mut tasks = HashMap::with_capacity(n.min(1 << 16));
@@ -170,33 +186,80 @@ pub(crate) fn decode(bytes: Arc<Vec<u8>>, body: &Digest) -> Result<State, String
         let name = r.sized().map_err(bad)?;
         let name = std::str::from_utf8(&bytes[name]).map_err(|e| bad(e.to_string()))?;
         let head = r.sized().map_err(bad)?;
-        let head: Head = postcard::from_bytes(&bytes[head]).map_err(|e| bad(e.to_string()))?;
         let inputs = r.sized().map_err(bad)?;
-        let base = Parts {
-            action: head.action,
-            env: head.env,
-            vars: head.vars,
-            dir: head.dir,
-            outputs: head.declared,
-            deps: head.deps,
-            inputs: Vec::new(),
-        };
-        tasks.insert(
-            name.to_string(),
-            TaskRecord {
-                fingerprint: head.fingerprint,
-                finished: head.finished,
-                parts: LazyParts::encoded(base, files.clone(), inputs),
-                outputs: head.outputs,
-                listing: head.listing,
-            },
-        );
+        let record = decode_record(&bytes[head], &files, inputs).map_err(bad)?;
+        tasks.insert(name.to_string(), record);
     }
     if !r.done() {
         return Err(bad("trailing bytes".into()));
     }
+    let mut set = Vec::with_capacity(delta.records.len());
+    for (name, rec) in &delta.records {
+        let inputs = match &rec.inputs {
+            Inputs::Base(range) if range.end <= len => range.clone(),
+            Inputs::Own(_) => own[name.as_str()].clone(),
+            Inputs::Base(_) => return Err("has a delta past its end".into()),
+        };
+        let mut record = decode_record(&rec.head, &files, inputs).map_err(bad)?;
+        if rec.base_listing {
+            record.listing = tasks.get(name).and_then(|r| r.listing.clone());
+        }
+        set.push((name.clone(), record));
+    }
+    for name in &delta.removed {
+        tasks.remove(name);
+    }
+    tasks.extend(set);
     let checksum = bytes[..HEADER].try_into().ok().map(checksum);
-    Ok(State { tasks, files, checksum })
+    Ok(State {
+        tasks,
+        files,
+        checksum,
+        delta,
+        len,
+    })
+}
+
+/// A record from its encoded head and the range of its encoded inputs
+/// (against `files`, in the bytes `files` is read from).
+pub(crate) fn decode_record(head: &[u8], files: &StatCache, inputs: Range<usize>) -> Result<TaskRecord, String> {
+    let head: Head = postcard::from_bytes(head).map_err(|e| e.to_string())?;
+    let base = Parts {
+        action: head.action,
+        env: head.env,
+        vars: head.vars,
+        dir: head.dir,
+        outputs: head.declared,
+        deps: head.deps,
+        inputs: Vec::new(),
+    };
+    Ok(TaskRecord {
+        fingerprint: head.fingerprint,
+        finished: head.finished,
+        parts: LazyParts::encoded(base, files.clone(), inputs),
+        outputs: head.outputs,
+        listing: head.listing,
+    })
+}
+
+/// Everything of `rec` but its inputs (and, without `listing`, its
+/// listing), encoded.
+pub(crate) fn encode_head(rec: &TaskRecord, listing: bool) -> Vec<u8> {
+    let base = rec.parts.base();
+    let h = HeadRef {
+        fingerprint: &rec.fingerprint,
+        finished: rec.finished,
+        action: &base.action,
+        env: &base.env,
+        vars: &base.vars,
+        dir: &base.dir,
+        declared: &base.outputs,
+        deps: &base.deps,
+        outputs: &rec.outputs,
+        listing: if listing { &rec.listing } else { &None },
+    };
+    // Plain data into a Vec: cannot fail.
+    postcard::to_allocvec(&h).unwrap_or_default()
 }
 
 /// A state file ready to write: header and stat cache, then the tasks.
@@ -227,21 +290,7 @@ pub(crate) fn encode(
     let mut scratch = Vec::new();
     for (name, rec) in tasks {
         put_sized(&mut out, name.as_bytes());
-        let base = rec.parts.base();
-        let h = HeadRef {
-            fingerprint: &rec.fingerprint,
-            finished: rec.finished,
-            action: &base.action,
-            env: &base.env,
-            vars: &base.vars,
-            dir: &base.dir,
-            declared: &base.outputs,
-            deps: &base.deps,
-            outputs: &rec.outputs,
-            listing: &rec.listing,
-        };
-        // Plain data into a Vec: cannot fail.
-        put_sized(&mut out, &postcard::to_allocvec(&h).unwrap_or_default());
+        put_sized(&mut out, &encode_head(rec, true));
         scratch.clear();
         match (rec.parts.raw(), reuse) {
             (Some((old, raw)), Some((from, map))) if Arc::ptr_eq(old.bytes(), from.bytes()) => {
@@ -378,6 +427,18 @@ pub(crate) fn cached_inputs(raw: &[u8]) -> Option<Vec<(usize, bool)>> {
     })
     .ok()?;
     Some(out)
+}
+
+/// Whether one of the cache entries `raw` refers to is one that `hit`
+/// says; `None` if `raw` cannot be read.
+pub(crate) fn refers_to(raw: &[u8], hit: &dyn Fn(usize) -> bool) -> Option<bool> {
+    let mut found = false;
+    each_input(raw, |input, _| {
+        found |= matches!(input, Input::Cached(i) if hit(i));
+        Ok(())
+    })
+    .ok()?;
+    Some(found)
 }
 
 /// Marks the cache entries `raw` (inputs encoded against `table`) uses.

@@ -1,6 +1,7 @@
 //! What mtr remembers between runs, in `.mtr/` at the project root.
 
 mod codec;
+mod delta;
 pub mod journal;
 mod read;
 mod stat_cache;
@@ -19,7 +20,7 @@ use crate::hashing::Digest;
 
 /// Bumped whenever the layout of the state file changes; older files are
 /// ignored (with a warning).
-pub const STATE_VERSION: u32 = 4;
+pub const STATE_VERSION: u32 = 5;
 
 /// Everything stored: the last success of each task and the stat cache.
 #[derive(Debug, Default, Clone)]
@@ -29,6 +30,10 @@ pub struct State {
     /// The checksum of the file it was read from: while the file has it,
     /// a commit merges into this state instead of reading it again.
     pub(crate) checksum: Option<Digest>,
+    /// What `.mtr/delta` changed in that file (already applied above).
+    pub(crate) delta: delta::Delta,
+    /// The size of that file.
+    pub(crate) len: usize,
 }
 
 /// The last successful run of a task: its fingerprint and what went into
@@ -75,14 +80,56 @@ struct Encoded {
     /// The cache the inputs refer to (and whose bytes hold them).
     table: StatCache,
     inputs: Range<usize>,
+    /// Inputs whose content changed since `inputs` was encoded.
+    changed: Vec<Changed>,
+}
+
+/// An input of an encoded record with another digest than its entry in
+/// the stat cache has.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Changed {
+    /// Its position in the record's inputs.
+    pub at: usize,
+    /// Its entry in the stat cache.
+    pub entry: usize,
+    pub digest: Digest,
 }
 
 impl LazyParts {
     pub(crate) fn encoded(base: Parts, table: StatCache, inputs: Range<usize>) -> LazyParts {
         LazyParts {
             parts: OnceLock::new(),
-            encoded: Some(Encoded { base, table, inputs }),
+            encoded: Some(Encoded {
+                base,
+                table,
+                inputs,
+                changed: Vec::new(),
+            }),
         }
+    }
+
+    /// The parts `base` plus the inputs of `of`, still encoded, with the
+    /// digests `changed` gives instead (the same files, some with new
+    /// content): `None` unless `of` is encoded. A record so made is
+    /// stored without encoding its inputs again (see [`delta`]).
+    pub fn patched(base: Parts, of: &LazyParts, changed: Vec<Changed>) -> Option<LazyParts> {
+        let (table, inputs) = of.raw()?;
+        Some(LazyParts {
+            parts: OnceLock::new(),
+            encoded: Some(Encoded {
+                base,
+                table: table.clone(),
+                inputs,
+                changed,
+            }),
+        })
+    }
+
+    /// The encoded inputs, the cache they refer to and what changed since.
+    pub(crate) fn patches(&self) -> Option<(&StatCache, Range<usize>, &[Changed])> {
+        // Still true once decoded: the decoded parts are these.
+        let e = self.encoded.as_ref()?;
+        Some((&e.table, e.inputs.clone(), &e.changed))
     }
 
     /// The parts without needing the inputs decoded.
@@ -130,10 +177,11 @@ impl LazyParts {
         }
     }
 
-    /// The still-encoded inputs and the cache they refer to.
+    /// The still-encoded inputs and the cache they refer to (whose hashes
+    /// are their digests).
     pub(crate) fn raw(&self) -> Option<(&StatCache, Range<usize>)> {
-        match (&self.encoded, self.parts.get()) {
-            (Some(e), None) => Some((&e.table, e.inputs.clone())),
+        match self.patches() {
+            Some((table, inputs, [])) => Some((table, inputs)),
             _ => None,
         }
     }
@@ -148,7 +196,12 @@ impl Deref for LazyParts {
                 let raw = &e.table.bytes()[e.inputs.clone()];
                 // The file passed its checksum, so this only fails on a bug;
                 // no inputs then just means "its inputs changed".
-                let inputs = codec::decode_inputs(raw, &e.table).unwrap_or_default();
+                let mut inputs = codec::decode_inputs(raw, &e.table).unwrap_or_default();
+                for c in &e.changed {
+                    if let Some(input) = inputs.get_mut(c.at) {
+                        input.1 = c.digest;
+                    }
+                }
                 Parts {
                     inputs,
                     ..e.base.clone()
@@ -177,7 +230,15 @@ impl Default for LazyParts {
 impl Clone for LazyParts {
     fn clone(&self) -> LazyParts {
         match (&self.encoded, self.parts.get()) {
-            (Some(e), None) => LazyParts::encoded(e.base.clone(), e.table.clone(), e.inputs.clone()),
+            (Some(e), parts) => LazyParts {
+                parts: parts.cloned().map_or_else(OnceLock::new, OnceLock::from),
+                encoded: Some(Encoded {
+                    base: e.base.clone(),
+                    table: e.table.clone(),
+                    inputs: e.inputs.clone(),
+                    changed: e.changed.clone(),
+                }),
+            },
             _ => (**self).clone().into(),
         }
     }

@@ -327,6 +327,34 @@ impl Cursor<'_> {
 }
 
 /// Builds a table from entries pushed in path order.
+/// Appends the [`REC`] bytes of `e`.
+pub(crate) fn put_record(out: &mut Vec<u8>, e: &FileEntry) {
+    out.extend_from_slice(&e.stat.size.to_le_bytes());
+    out.extend_from_slice(&e.stat.mtime_ns.to_le_bytes());
+    out.extend_from_slice(&e.stat.ctime_ns.to_le_bytes());
+    out.extend_from_slice(&e.stat.ino.to_le_bytes());
+    out.extend_from_slice(&e.stat.mode.to_le_bytes());
+    out.extend_from_slice(&e.hash);
+}
+
+/// Replaces entries' records in the bytes of a table (the table a
+/// [`TableWriter`] put at `at`), before it is parsed: `Err` if one is not
+/// there.
+pub(crate) fn patch(bytes: &mut [u8], at: usize, records: &[(usize, FileEntry)]) -> Result<(), String> {
+    let mut r = Reader::new(bytes, at);
+    let len = r.varint_usize()?;
+    let stats = r.pos();
+    let mut rec = Vec::with_capacity(REC);
+    for (i, e) in records {
+        let start = (*i < len).then(|| stats + i * REC).ok_or("patch past the table")?;
+        let slot = bytes.get_mut(start..start + REC).ok_or("truncated")?;
+        rec.clear();
+        put_record(&mut rec, e);
+        slot.copy_from_slice(&rec);
+    }
+    Ok(())
+}
+
 #[derive(Default)]
 pub(crate) struct TableWriter {
     stats: Vec<u8>,
@@ -363,12 +391,7 @@ impl TableWriter {
         put_varint(&mut self.paths, shared as u64);
         put_varint(&mut self.paths, (path.len() - shared) as u64);
         self.paths.extend_from_slice(&path[shared..]);
-        self.stats.extend_from_slice(&e.stat.size.to_le_bytes());
-        self.stats.extend_from_slice(&e.stat.mtime_ns.to_le_bytes());
-        self.stats.extend_from_slice(&e.stat.ctime_ns.to_le_bytes());
-        self.stats.extend_from_slice(&e.stat.ino.to_le_bytes());
-        self.stats.extend_from_slice(&e.stat.mode.to_le_bytes());
-        self.stats.extend_from_slice(&e.hash);
+        put_record(&mut self.stats, e);
         self.prev.clear();
         self.prev.extend_from_slice(path);
         self.n += 1;

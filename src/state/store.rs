@@ -2,18 +2,20 @@
 //! and a corrupt or foreign file treated as empty (with a warning).
 
 use std::cmp::Ordering;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{File, OpenOptions};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::delta::{self, Delta, Inputs, Rec};
 use super::journal::{self, Journal};
 use super::stat_cache::TableWriter;
 use super::{StatCache, State, TaskRecord, codec, read};
 use crate::atomic_file;
 use crate::dir_stamps::Listing;
 use crate::hashing::{Digest, FileEntry};
+use crate::inputs::Stat;
 
 /// Changes one run makes to the state, merged into whatever is on disk.
 #[derive(Debug, Default, Clone)]
@@ -95,8 +97,21 @@ impl Store {
                 );
             }
         };
-        match codec::decode(Arc::new(bytes), &body) {
+        let delta = match self.read_delta(&bytes) {
+            Ok(delta) => delta,
+            Err(why) => {
+                return (
+                    State::default(),
+                    Some(format!(
+                        "`.mtr/delta` {why}; ignoring the state, so every task will run"
+                    )),
+                );
+            }
+        };
+        let len = bytes.len();
+        match codec::decode(bytes, &body, delta) {
             Ok(mut state) => {
+                state.len = len;
                 // Tasks a dead process started and never recorded.
                 for dead in journal::dead(&self.dir) {
                     for task in &dead.tasks {
@@ -110,6 +125,57 @@ impl Store {
                 Some(format!("`.mtr/state` {why}; ignoring it, so every task will run")),
             ),
         }
+    }
+
+    fn delta_path(&self) -> PathBuf {
+        self.dir.join("delta")
+    }
+
+    /// The delta made for the state file whose bytes are `state`: empty
+    /// when there is none, or one made for another state (stale).
+    fn read_delta(&self, state: &[u8]) -> Result<Delta, String> {
+        let bytes = match std::fs::read(self.delta_path()) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Delta::default()),
+            Err(e) => return Err(format!("cannot be read ({e})")),
+        };
+        let ours = state
+            .get(..codec::HEADER)
+            .and_then(|h| h.try_into().ok())
+            .map(codec::checksum);
+        Ok(match Delta::last(&bytes)? {
+            Some((base, delta, _)) if Some(base) == ours => delta,
+            _ => Delta::default(),
+        })
+    }
+
+    /// The delta log as it is: the checksum of its last whole frame, where
+    /// that frame ends and how long the file is; `None` if it is not a
+    /// delta log.
+    fn delta_log(&self) -> Option<(Option<Digest>, usize, usize)> {
+        let bytes = match std::fs::read(self.delta_path()) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some((None, 0, 0)),
+            Err(_) => return None,
+        };
+        Some(match Delta::last(&bytes).ok()? {
+            Some((_, delta, end)) => (delta.checksum, end, bytes.len()),
+            None => (None, 0, bytes.len()),
+        })
+    }
+
+    /// Appends `frame` to the delta log whose whole frames end at `valid`
+    /// (a torn one after them is cut off), or replaces the log with it
+    /// once the log is long.
+    fn append_delta(&self, frame: &[u8], valid: usize, len: usize) -> std::io::Result<()> {
+        if valid + frame.len() > delta::MAX_LOG {
+            return atomic_file::write(&self.delta_path(), &[frame]);
+        }
+        let mut log = OpenOptions::new().append(true).create(true).open(self.delta_path())?;
+        if len != valid {
+            log.set_len(valid as u64)?;
+        }
+        log.write_all(frame)
     }
 
     /// Merges `update` into the state on disk under an exclusive lock, so
@@ -127,6 +193,11 @@ impl Store {
             .filter(|t| !update.set.contains_key(t) && !update.remove.contains(t))
             .collect();
         update.remove.extend(unrecorded);
+        // Entries the cache already has as they are (a file read again
+        // while still too fresh to trust by its stat) change nothing.
+        if update.files.len() <= MAX_PATCHES {
+            update.files.retain(|(path, e)| loaded.files.get(path) != Some(*e));
+        }
         if update.is_empty() {
             self.journal.clear();
             return Ok(());
@@ -140,10 +211,23 @@ impl Store {
         lock.lock()?;
         let dead = journal::dead(&self.dir);
         self.remove_stale_temp_files();
-        let state = match self.checksum() {
-            Some(now) if loaded.checksum == Some(now) => {
+        let on_disk = self.checksum();
+        let log = self.delta_log();
+        let as_loaded = on_disk.is_some()
+            && on_disk == loaded.checksum
+            && log.is_some_and(|(checksum, _, _)| checksum == loaded.delta.checksum);
+        let gone: HashSet<&String> = dead.iter().flat_map(|d| &d.tasks).collect();
+        if let (true, Some(base), Some((_, valid, len))) = (as_loaded, on_disk, log)
+            && let Some(delta) = as_delta(loaded, &update, &gone)
+        {
+            let result = self.append_delta(&delta.encode(&base), valid, len);
+            self.committed(&result, dead);
+            let _ = lock.unlock();
+            return result;
+        }
+        let state = match as_loaded {
+            true => {
                 // Tasks of a process that died since it was read go too.
-                let gone: HashSet<&String> = dead.iter().flat_map(|d| &d.tasks).collect();
                 let kept = |name: &&String| {
                     !update.set.contains_key(*name) && !update.remove.contains(*name) && !gone.contains(name)
                 };
@@ -156,22 +240,31 @@ impl Store {
                         .map(|(n, r)| (n.clone(), r.clone()))
                         .collect(),
                     files: loaded.files.clone(),
-                    checksum: loaded.checksum,
+                    ..State::default()
                 }
             }
-            _ => self.load().0,
+            false => self.load().0,
         };
         let encoded = merge(state, update);
         let result = self.write_atomic(&[&encoded.head, &encoded.tasks]);
         if result.is_ok() {
-            // Their records are gone from the state just written.
+            // Folded into the state just written (and stale now anyway).
+            let _ = std::fs::remove_file(self.delta_path());
+        }
+        self.committed(&result, dead);
+        let _ = lock.unlock();
+        result
+    }
+
+    /// After a commit: once it is written, the journals of dead processes
+    /// (their tasks' records are gone from it) and this process's own.
+    fn committed(&self, result: &std::io::Result<()>, dead: Vec<journal::Dead>) {
+        if result.is_ok() {
             for d in dead {
                 let _ = std::fs::remove_file(d.path);
             }
             self.journal.clear();
         }
-        let _ = lock.unlock();
-        result
     }
 
     /// The checksum in the state file's header, read alone.
@@ -188,7 +281,11 @@ impl Store {
             return;
         };
         for entry in entries.flatten() {
-            let temp = |n: &str| atomic_file::is_temp_of(n, "state") || atomic_file::is_temp_of(n, "config");
+            let temp = |n: &str| {
+                ["state", "delta", "config"]
+                    .iter()
+                    .any(|of| atomic_file::is_temp_of(n, of))
+            };
             if entry.file_name().to_str().is_some_and(temp) {
                 let _ = std::fs::remove_file(entry.path());
             }
@@ -217,6 +314,129 @@ impl Store {
         atomic_file::write(&self.path(), parts)
     }
 }
+
+/// `loaded`'s delta plus `update` and the records of `gone` tasks removed,
+/// when that is cheap to write: `None` when a record of the update has
+/// inputs to encode again (not the same files as its last record), a stat
+/// cache entry is for a file the cache does not have, an entry gets
+/// another hash while a record the update does not set refers to it, or
+/// the delta would grow past a quarter of the state.
+fn as_delta(loaded: &State, update: &Update, gone: &HashSet<&String>) -> Option<Delta> {
+    let table = &loaded.files;
+    if update.files.len() > MAX_PATCHES {
+        return None;
+    }
+    let mut delta = loaded.delta.clone();
+    for name in update.remove.iter().chain(gone.iter().copied()) {
+        delta.remove(name);
+    }
+    let mut set: Vec<(&String, TaskRecord)> = update.set.iter().map(|(n, r)| (n, r.clone())).collect();
+    for (name, (fingerprint, listing)) in &update.listings {
+        match set.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, rec)) if rec.fingerprint == *fingerprint => rec.listing = Some(listing.clone()),
+            Some(_) => {}
+            None => {
+                if let Some(rec) = loaded.tasks.get(name).filter(|r| r.fingerprint == *fingerprint)
+                    && !delta.removed.contains(name)
+                {
+                    set.push((
+                        name,
+                        TaskRecord {
+                            listing: Some(listing.clone()),
+                            ..rec.clone()
+                        },
+                    ));
+                }
+            }
+        }
+    }
+    let mut patches: BTreeMap<usize, FileEntry> = BTreeMap::new();
+    for (path, e) in &update.files {
+        patches.insert(table.cursor().seek(path.as_bytes())?, *e);
+    }
+    for (name, rec) in &set {
+        let (t, range, changed) = rec.parts.patches()?;
+        if !Arc::ptr_eq(t.bytes(), table.bytes()) {
+            return None;
+        }
+        for c in changed {
+            match patches.get(&c.entry) {
+                Some(e) if e.hash == c.digest => {}
+                Some(_) => return None,
+                None if table.hash(c.entry) == Some(c.digest) => {}
+                // Its content was hashed too soon after it changed to be
+                // trusted by its stat: a stat no file has, so it is read
+                // again next time.
+                None => {
+                    _ = patches.insert(
+                        c.entry,
+                        FileEntry {
+                            stat: Stat::default(),
+                            hash: c.digest,
+                        },
+                    )
+                }
+            }
+        }
+        let inputs = match range.end <= loaded.len {
+            true => Inputs::Base(range),
+            false => Inputs::Own(t.bytes()[range].to_vec()),
+        };
+        // The listing the state's record has, if this one is the same.
+        let base_listing = match loaded.delta.records.get(*name) {
+            Some(r) => r.base_listing,
+            None => loaded.tasks.contains_key(*name),
+        } && loaded.tasks.get(*name).is_some_and(|r| r.listing == rec.listing);
+        let head = codec::encode_head(rec, !base_listing);
+        delta.set(
+            name,
+            Rec {
+                head,
+                base_listing,
+                inputs,
+            },
+        );
+    }
+    // Entries whose hash changes: no record may refer to one but those set
+    // here for its new content.
+    let moved: Vec<usize> = patches
+        .iter()
+        .filter(|(i, e)| table.hash(**i) != Some(e.hash))
+        .map(|(i, _)| *i)
+        .collect();
+    if !moved.is_empty() {
+        let mut hit = vec![false; table.len()];
+        moved.iter().for_each(|&i| hit[i] = true);
+        let others = loaded
+            .tasks
+            .iter()
+            .filter(|(n, _)| !delta.removed.contains(*n) && !set.iter().any(|(s, _)| s == n))
+            .map(|(_, r)| (r, &[][..]));
+        let ours = set.iter().map(|(_, r)| (r, r.parts.patches().map_or(&[][..], |p| p.2)));
+        for (rec, own) in others.chain(ours) {
+            // A record set here refers to the entries it changed, for the
+            // content they now have.
+            let foreign = |i: &usize| !own.iter().any(|c| c.entry == *i && patches[i].hash == c.digest);
+            if !moved.iter().any(foreign) {
+                continue;
+            }
+            let (t, range, _) = rec.parts.patches()?;
+            let stale = codec::refers_to(&t.bytes()[range], &|i| hit.get(i) == Some(&true) && foreign(&i));
+            if stale != Some(false) {
+                return None;
+            }
+        }
+    }
+    delta.patches.extend(patches);
+    (delta.size() <= (loaded.len / 4).max(MIN_DELTA)).then_some(delta)
+}
+
+/// A delta may always grow to this many bytes (else to a quarter of the
+/// state).
+const MIN_DELTA: usize = 64 << 10;
+
+/// Above this many new stat cache entries, the state is written whole.
+const MAX_PATCHES: usize = 1024;
 
 /// The state after `update`: records set and removed, and a stat cache
 /// holding the update's entries plus the old ones some task still reads or
@@ -302,7 +522,7 @@ mod tests {
     use super::*;
     use crate::hashing::Digest;
     use crate::inputs::Stat;
-    use crate::state::{LazyParts, Parts, STATE_VERSION};
+    use crate::state::{Changed, LazyParts, Parts, STATE_VERSION};
 
     fn fe(n: u64) -> FileEntry {
         FileEntry {
@@ -570,6 +790,211 @@ mod tests {
         assert_eq!(state.files.get(&path(15)), Some(fe(1015)));
     }
 
+    /// A state with records `a` (inputs 0..200) and `b` (inputs `b`),
+    /// every input in the cache.
+    fn two_records(store: &Store, b: &[usize]) -> (Update, State) {
+        let mut first = Update::default();
+        first.set.insert(
+            "a".into(),
+            record(1, (0..200).map(|i| (path(i), digest(i as u64), false)).collect()),
+        );
+        let b_inputs = b.iter().map(|&i| (path(i), digest(i as u64), false)).collect();
+        first.set.insert("b".into(), record(2, b_inputs));
+        first.files = (0..200)
+            .chain(b.iter().copied())
+            .map(|i| (path(i), fe(i as u64)))
+            .collect();
+        store.commit(&State::default(), first.clone()).unwrap();
+        (first, load(store))
+    }
+
+    /// `a`'s record after a run in which inputs `changed` had new content
+    /// (digest `1000 + i`), as a run finds it without listing its inputs.
+    fn a_ran(loaded: &State, changed: &[usize]) -> TaskRecord {
+        let old = &loaded.tasks["a"];
+        let paths = old.parts.input_paths().unwrap();
+        let changed = changed
+            .iter()
+            .map(|&i| Changed {
+                at: paths.iter().position(|p| **p == path(i)).unwrap(),
+                entry: loaded.files.cursor().seek(path(i).as_bytes()).unwrap(),
+                digest: digest(1000 + i as u64),
+            })
+            .collect();
+        TaskRecord {
+            fingerprint: [3; 32],
+            parts: LazyParts::patched(old.parts.base().clone(), &old.parts, changed).unwrap(),
+            ..old.clone()
+        }
+    }
+
+    fn a_inputs_after(changed: &[usize]) -> Vec<(String, Digest, bool)> {
+        let mut inputs: Vec<_> = (0..200)
+            .map(|i| {
+                let n = if changed.contains(&i) { 1000 + i } else { i };
+                (path(i), digest(n as u64), false)
+            })
+            .collect();
+        inputs.sort_by(|a, b| a.0.cmp(&b.0));
+        inputs
+    }
+
+    #[test]
+    fn a_record_of_the_same_files_is_committed_as_a_delta_and_loads_as_if_whole() {
+        let (_dir, store) = store();
+        let (first, loaded) = two_records(&store, &[500]);
+        let whole = std::fs::read(store.dir().join("state")).unwrap();
+        // File 5 was hashed long after its change, 150 just after it.
+        let mut update = Update::default();
+        update.set.insert("a".into(), a_ran(&loaded, &[5, 150]));
+        update.files.push((path(5), fe(1005)));
+        store.commit(&loaded, update).unwrap();
+        assert_eq!(
+            std::fs::read(store.dir().join("state")).unwrap(),
+            whole,
+            "not rewritten"
+        );
+        assert!(store.dir().join("delta").exists());
+        let state = load(&store);
+        let want = a_inputs_after(&[5, 150]);
+        assert_eq!(state.tasks["a"].fingerprint, [3; 32]);
+        assert_eq!(state.tasks["a"].parts.inputs, want);
+        assert!(
+            state.tasks["a"].parts.cached_inputs().is_some(),
+            "still checked without a walk"
+        );
+        assert_eq!(state.tasks["b"], first.set["b"]);
+        assert_eq!(state.files.get(&path(5)), Some(fe(1005)));
+        let fresh = state.files.get(&path(150)).unwrap();
+        assert_eq!((fresh.stat, fresh.hash), (Stat::default(), digest(1150)));
+        assert_eq!(state.files.get(&path(6)), Some(fe(6)));
+        // Another such run replaces the delta's record.
+        let mut again = Update::default();
+        again.set.insert("a".into(), a_ran(&state, &[5, 150, 7]));
+        store.commit(&state, again).unwrap();
+        let state = load(&store);
+        assert_eq!(state.tasks["a"].parts.inputs, a_inputs_after(&[5, 150, 7]));
+        // A commit that cannot be a delta writes the state whole, with it.
+        let mut other = Update::default();
+        other.remove.insert("b".into());
+        other.files.push(("new/file".into(), fe(7)));
+        store.commit(&state, other).unwrap();
+        assert!(!store.dir().join("delta").exists());
+        let state = load(&store);
+        assert_eq!(state.tasks["a"].parts.inputs, a_inputs_after(&[5, 150, 7]));
+        assert!(!state.tasks.contains_key("b"));
+        assert_eq!(state.files.get(&path(5)), Some(fe(1005)));
+        assert_eq!(state.files.get("new/file"), Some(fe(7)));
+    }
+
+    #[test]
+    fn an_entry_another_record_refers_to_keeps_its_hash_for_that_record() {
+        let (_dir, store) = store();
+        // `b` reads file 1 too; `a` ran with new content in it.
+        let (first, loaded) = two_records(&store, &[1, 300]);
+        let mut update = Update::default();
+        update.set.insert("a".into(), a_ran(&loaded, &[1]));
+        update.files.push((path(1), fe(1001)));
+        store.commit(&loaded, update).unwrap();
+        assert!(!store.dir().join("delta").exists(), "written whole");
+        let state = load(&store);
+        assert_eq!(state.tasks["b"], first.set["b"]);
+        assert_eq!(state.tasks["a"].parts.inputs, a_inputs_after(&[1]));
+        // A listing for `b` alone is a delta again; its digests stay.
+        let listing = Listing {
+            patterns: [7; 32],
+            dirs: Vec::new(),
+        };
+        let mut update = Update::default();
+        update.listings.insert("b".into(), ([2; 32], listing.clone()));
+        store.commit(&state, update).unwrap();
+        assert!(store.dir().join("delta").exists());
+        let state = load(&store);
+        assert_eq!(state.tasks["b"].listing, Some(listing));
+        assert_eq!(state.tasks["b"].parts.inputs, first.set["b"].parts.inputs);
+    }
+
+    #[test]
+    fn a_delta_made_since_the_state_was_read_is_merged_not_lost() {
+        let (_dir, store) = store();
+        let (_, loaded) = two_records(&store, &[500]);
+        let mut one = Update::default();
+        one.set.insert("a".into(), a_ran(&loaded, &[5]));
+        store.commit(&loaded, one).unwrap();
+        // Another process read the state before that commit.
+        let mut two = Update::default();
+        two.set.insert("c".into(), record(4, vec![(path(9), digest(9), false)]));
+        store.commit(&loaded, two).unwrap();
+        let state = load(&store);
+        assert_eq!(state.tasks["a"].parts.inputs, a_inputs_after(&[5]));
+        assert!(state.tasks.contains_key("b") && state.tasks.contains_key("c"));
+    }
+
+    #[test]
+    fn a_stale_delta_is_ignored_and_a_corrupt_one_empties_the_state() {
+        let (_dir, store) = store();
+        let (_, loaded) = two_records(&store, &[500]);
+        let mut update = Update::default();
+        update.set.insert("a".into(), a_ran(&loaded, &[5]));
+        store.commit(&loaded, update).unwrap();
+        let delta = std::fs::read(store.dir().join("delta")).unwrap();
+        // Written whole since: the delta that is put back was for the
+        // state before.
+        let state = load(&store);
+        let mut whole = Update::default();
+        whole.files.push(("new/file".into(), fe(7)));
+        store.commit(&state, whole).unwrap();
+        std::fs::write(store.dir().join("delta"), &delta).unwrap();
+        let (state, warning) = store.load();
+        assert_eq!(warning, None);
+        assert_eq!(state.tasks["a"].parts.inputs, a_inputs_after(&[5]));
+        assert!(state.delta.records.is_empty());
+        // A torn or damaged last frame is as if that commit never was.
+        let mut bad = delta.clone();
+        *bad.last_mut().unwrap() ^= 1;
+        std::fs::write(store.dir().join("delta"), &bad).unwrap();
+        let (state, warning) = store.load();
+        assert_eq!(warning, None);
+        assert_eq!(state.tasks["a"].parts.inputs, a_inputs_after(&[5]));
+        // Something else under its name: nothing of the state is trusted.
+        std::fs::write(store.dir().join("delta"), vec![b'x'; 100]).unwrap();
+        let (state, warning) = store.load();
+        assert!(state.tasks.is_empty());
+        assert!(warning.unwrap().contains("`.mtr/delta` is not an mtr delta file"));
+    }
+
+    #[test]
+    fn commits_append_to_the_delta_and_cut_off_a_torn_frame() {
+        let (_dir, store) = store();
+        let (_, loaded) = two_records(&store, &[500]);
+        let path = store.dir().join("delta");
+        let mut update = Update::default();
+        update.set.insert("a".into(), a_ran(&loaded, &[5]));
+        store.commit(&loaded, update).unwrap();
+        let one = std::fs::read(&path).unwrap();
+        let state = load(&store);
+        let mut update = Update::default();
+        update.set.insert("a".into(), a_ran(&state, &[5, 6]));
+        store.commit(&state, update).unwrap();
+        let two = std::fs::read(&path).unwrap();
+        assert!(two.starts_with(&one) && two.len() > one.len(), "appended");
+        // A writer killed halfway through its frame.
+        let state = load(&store);
+        let mut torn = two.clone();
+        torn.extend_from_slice(&two[one.len()..two.len() - 9]);
+        std::fs::write(&path, &torn).unwrap();
+        assert_eq!(load(&store).tasks["a"].parts.inputs, a_inputs_after(&[5, 6]));
+        let mut update = Update::default();
+        update.set.insert("a".into(), a_ran(&state, &[5, 6, 7]));
+        store.commit(&state, update).unwrap();
+        let three = std::fs::read(&path).unwrap();
+        assert!(
+            three.starts_with(&two) && three.len() < torn.len() + 100,
+            "cut, then appended"
+        );
+        assert_eq!(load(&store).tasks["a"].parts.inputs, a_inputs_after(&[5, 6, 7]));
+    }
+
     #[test]
     fn keeps_only_cache_entries_some_task_uses() {
         let (_dir, store) = store();
@@ -672,7 +1097,7 @@ mod tests {
             b[i] ^= 0xff;
             let sum = blake3::hash(&b[44..]);
             b[12..44].copy_from_slice(sum.as_bytes());
-            if let Ok(state) = codec::decode(Arc::new(b), sum.as_bytes()) {
+            if let Ok(state) = codec::decode(b, sum.as_bytes(), Delta::default()) {
                 for rec in state.tasks.values() {
                     let _ = rec.parts.inputs.len();
                 }

@@ -81,6 +81,14 @@ impl Project {
     }
 
     /// The names of the entries in `.mtr/`, sorted.
+    /// The files in `.mtr/` but `delta`, which a commit may or may not
+    /// have left (it holds small changes to `state`).
+    pub fn mtr_dir_entries_but_delta(&self) -> Vec<String> {
+        let mut names = self.mtr_dir_entries();
+        names.retain(|n| n != "delta");
+        names
+    }
+
     pub fn mtr_dir_entries(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.path(".mtr"))
             .unwrap()
