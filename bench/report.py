@@ -162,7 +162,7 @@ def main():
     a("## One input changed")
     a("")
     a("Before each run one ~8 KB input gets new content of the same size (`prep.sh mutate`). "
-      "mtr re-reads that file only (stat cache), runs the command and rewrites `.mtr/state`. "
+      "mtr re-reads that file only (stat cache), runs the command and appends its record to `.mtr/delta`. "
       "The last columns are the command (`touch`) and the hash of that one file (`b3sum`), each as a "
       "process of its own, which is what the target allows on top of the no-op.")
     a("")
