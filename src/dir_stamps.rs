@@ -120,12 +120,11 @@ pub enum Checked {
 /// A record's input files, some with another stat than their entries.
 #[derive(Debug)]
 pub struct Restated {
-    /// Every input, stat'ed now.
-    pub entries: Vec<Entry>,
-    /// The digest the record has for each input.
-    pub digests: Vec<Digest>,
-    /// The inputs whose stat or executable bit changed.
-    pub changed: Vec<Restat>,
+    /// Each input's entry in the stat cache (whose hash is its digest)
+    /// and the executable bit the record has for it.
+    pub inputs: Vec<(usize, bool)>,
+    /// The inputs whose stat or executable bit changed, as they are now.
+    pub changed: Vec<(Restat, Entry)>,
 }
 
 /// An input of a record whose stat or executable bit changed.
@@ -186,42 +185,47 @@ pub fn check(
     if changed.is_empty() {
         return Checked::Unchanged;
     }
-    restated(root, table, inputs, &changed).map_or(Checked::Walk, Checked::Restated)
+    restated(root, table, inputs.to_vec(), &changed).map_or(Checked::Walk, Checked::Restated)
 }
 
-/// The entries of `inputs`: the stat in `changed` (by index, in order)
-/// where there is one, the cached stat where not.
-fn restated(root: &Path, table: &StatCache, inputs: &[(usize, bool)], changed: &[(usize, Stat)]) -> Option<Restated> {
-    let mut now = changed.iter().peekable();
+/// The record's inputs with the entries of those in `changed` (index
+/// into `inputs`, stat now).
+fn restated(root: &Path, table: &StatCache, inputs: Vec<(usize, bool)>, changed: &[(usize, Stat)]) -> Option<Restated> {
     let mut cur = table.cursor();
-    let mut entries = Vec::with_capacity(inputs.len());
-    let mut digests = Vec::with_capacity(inputs.len());
-    for (k, &(i, _)) in inputs.iter().enumerate() {
-        let cached = table.record(i)?;
-        digests.push(cached.hash);
-        let stat = match now.next_if(|(c, _)| *c == k) {
-            Some((_, stat)) => *stat,
-            None => cached.stat,
-        };
-        let rel: Box<str> = cur.key(i)?.into();
-        let link = match Kind::of_mode(stat.mode) {
-            Kind::Symlink => Some(std::fs::read_link(path_of(root, &rel)).ok()?.into_boxed_path()),
-            _ => None,
-        };
-        entries.push(Entry { rel, stat, link });
+    let mut now = Vec::with_capacity(changed.len());
+    for &(at, stat) in changed {
+        let (entry, exec) = inputs[at];
+        let rel: Box<str> = cur.key(entry)?.into();
+        now.push((Restat { at, entry, exec }, entry_of(root, rel, stat)?));
     }
-    Some(Restated {
-        entries,
-        digests,
-        changed: changed
-            .iter()
-            .map(|&(at, _)| Restat {
-                at,
-                entry: inputs[at].0,
-                exec: inputs[at].1,
-            })
-            .collect(),
-    })
+    Some(Restated { inputs, changed: now })
+}
+
+/// The input at `rel` with `stat`, its target read if it is a symlink.
+fn entry_of(root: &Path, rel: Box<str>, stat: Stat) -> Option<Entry> {
+    let link = match Kind::of_mode(stat.mode) {
+        Kind::Symlink => Some(std::fs::read_link(path_of(root, &rel)).ok()?.into_boxed_path()),
+        _ => None,
+    };
+    Some(Entry { rel, stat, link })
+}
+
+impl Restated {
+    /// Every input as it is now: the changed ones as found, the others
+    /// with their cached stat (`None` if one cannot be read back).
+    pub fn entries(&self, root: &Path, table: &StatCache) -> Option<Vec<Entry>> {
+        let root = crate::inputs::short_root(root);
+        let mut changed = self.changed.iter().peekable();
+        let mut cur = table.cursor();
+        let mut out = Vec::with_capacity(self.inputs.len());
+        for (k, &(i, _)) in self.inputs.iter().enumerate() {
+            match changed.next_if(|(c, _)| c.at == k) {
+                Some((_, e)) => out.push(e.clone()),
+                None => out.push(entry_of(root, cur.key(i)?.into(), table.record(i)?.stat)?),
+            }
+        }
+        Some(out)
+    }
 }
 
 /// The root's device if `listing` was made for `patterns` and directory
@@ -554,7 +558,12 @@ mod tests {
         assert!(matches!(checked, Checked::Unchanged), "{checked:?}");
         // The last file, on the last thread, edited in place.
         write(t.path(), &found.last().unwrap().rel, "edited");
-        restated_as_walked(t.path(), &pats, check(t.path(), &pats, &listing, &table, &inputs));
+        restated_as_walked(
+            t.path(),
+            &pats,
+            &table,
+            check(t.path(), &pats, &listing, &table, &inputs),
+        );
         write(t.path(), "src/d19/late", "");
         assert!(again(t.path(), &pats, &listing, &found).is_none());
     }
@@ -571,10 +580,11 @@ mod tests {
     }
 
     /// `checked` is the files a walk finds now, with their stats.
-    fn restated_as_walked(root: &Path, pats: &[String], checked: Checked) {
-        let Checked::Restated(Restated { entries, .. }) = checked else {
+    fn restated_as_walked(root: &Path, pats: &[String], table: &StatCache, checked: Checked) {
+        let Checked::Restated(r) = checked else {
             panic!("not restated: {checked:?}");
         };
+        let entries = r.entries(root, table).unwrap();
         let walked = resolve(root, pats, false).unwrap().files;
         assert!(same(&entries, &walked), "{entries:?}\n{walked:?}");
     }
@@ -591,7 +601,12 @@ mod tests {
         assert!(matches!(checked, Checked::Unchanged), "{checked:?}");
         let mut flipped = inputs.clone();
         flipped[0].1 = !flipped[0].1;
-        restated_as_walked(t.path(), &pats, check(t.path(), &pats, &listing, &table, &flipped));
+        restated_as_walked(
+            t.path(),
+            &pats,
+            &table,
+            check(t.path(), &pats, &listing, &table, &flipped),
+        );
         let other = check(t.path(), &["src/**".into()], &listing, &table, &inputs);
         assert!(matches!(other, Checked::Walk), "other patterns: {other:?}");
         type Change = fn(&Path);
@@ -621,7 +636,7 @@ mod tests {
             change(t.path());
             let checked = check(t.path(), &pats, &listing, &table, &inputs);
             if n < restated.len() {
-                restated_as_walked(t.path(), &pats, checked);
+                restated_as_walked(t.path(), &pats, &table, checked);
             } else {
                 assert!(matches!(checked, Checked::Walk), "{what}: {checked:?}");
             }

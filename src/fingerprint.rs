@@ -130,6 +130,21 @@ pub fn base_parts(ing: &Ingredients) -> Parts {
 /// `STATE_VERSION`).
 pub fn compute(ing: &Ingredients) -> (Digest, Parts) {
     assert_eq!(ing.inputs.len(), ing.digests.len(), "one digest per input");
+    compute_with(ing, ing.inputs.len(), &mut |input| {
+        let mut one = |i: usize| {
+            let e = &ing.inputs[i];
+            input(e.rel.as_bytes(), executable(e), &ing.digests[i]);
+        };
+        match path_order(ing.inputs) {
+            None => (0..ing.inputs.len()).for_each(&mut one),
+            Some(order) => order.into_iter().for_each(&mut one),
+        }
+    })
+}
+
+/// [`compute`] with `n` input files (not `ing`'s) that `each` passes to
+/// its argument in path order: path, executable bit, digest.
+pub fn compute_with(ing: &Ingredients, n: usize, each: &mut Inputs) -> (Digest, Parts) {
     let parts = base_parts(ing);
     let mut f = Fields::new();
     f.field(FORMAT_VERSION.as_bytes());
@@ -141,17 +156,12 @@ pub fn compute(ing: &Ingredients) -> (Digest, Parts) {
     }
     f.field(&parts.dir);
     f.field(&parts.outputs);
-    f.field(&(ing.inputs.len() as u64).to_le_bytes());
-    let mut input = |i: usize| {
-        let e = &ing.inputs[i];
-        f.field(e.rel.as_bytes());
-        f.field(&[executable(e) as u8]);
-        f.field(&ing.digests[i]);
-    };
-    match path_order(ing.inputs) {
-        None => (0..ing.inputs.len()).for_each(&mut input),
-        Some(order) => order.into_iter().for_each(&mut input),
-    }
+    f.field(&(n as u64).to_le_bytes());
+    each(&mut |path, exec, digest| {
+        f.field(path);
+        f.field(&[exec as u8]);
+        f.field(digest);
+    });
     f.field(&(parts.deps.len() as u64).to_le_bytes());
     for (n, d) in &parts.deps {
         f.field(n.as_bytes());
@@ -159,6 +169,9 @@ pub fn compute(ing: &Ingredients) -> (Digest, Parts) {
     }
     (f.finish(), parts)
 }
+
+/// Input files given one by one: path, executable bit, digest.
+pub type Inputs<'a> = dyn FnMut(&mut dyn FnMut(&[u8], bool, &Digest)) + 'a;
 
 /// The per-file parts of the inputs (path, content hash, executable bit),
 /// in path order, for a stored record or an explanation.

@@ -12,7 +12,7 @@ use crate::action::{self, Compiled, Step};
 use crate::cache::Cache;
 use crate::config::template::{Part, Ref, Template};
 use crate::config::{Action, Task};
-use crate::dir_stamps::{self, Checked, Listing, Restat};
+use crate::dir_stamps::{self, Checked, Listing, Restated};
 use crate::explain::{self, Reason};
 use crate::fingerprint::{self, Ingredients};
 use crate::hashing::{self, Digest, FileEntry};
@@ -120,9 +120,9 @@ struct Prepared {
     /// The input files are the record's, unchanged, and not listed here
     /// (`inputs` and `digests` are empty; see [`dir_stamps::check`]).
     unchanged: bool,
-    /// When the input files are the record's and only some have another
-    /// stat: those, and the digest the record has for each.
-    changed: Option<Vec<(Restat, Digest)>>,
+    /// The input files when they are the record's and only some have
+    /// another stat: listed in `inputs` only once needed (see [`Lazy`]).
+    lazy: Option<Lazy>,
     /// How long finding and stat'ing the input files took: about what
     /// stat'ing them again after a run costs (see [`worth_verifying`]).
     found_in: Duration,
@@ -131,14 +131,66 @@ struct Prepared {
     dir: String,
 }
 
+/// A record's input files of which only some have another stat: those
+/// are hashed, and the others are what the stat cache says (100,000 paths
+/// are not built as strings for the one file that changed).
+struct Lazy {
+    restated: Restated,
+    /// The digest the record has for each changed input, and its own now.
+    digests: Vec<(Digest, Digest)>,
+    table: crate::state::StatCache,
+}
+
+impl Lazy {
+    /// Passes each input (path, executable bit, digest) to `f`, in order.
+    fn each(&self, f: &mut dyn FnMut(&[u8], bool, &Digest)) {
+        let mut changed = self.restated.changed.iter().zip(&self.digests).peekable();
+        let mut cur = self.table.cursor();
+        for (k, &(i, exec)) in self.restated.inputs.iter().enumerate() {
+            match changed.next_if(|((c, _), _)| c.at == k) {
+                Some(((_, e), (_, now))) => f(e.rel.as_bytes(), executable(e), now),
+                // The cache passed its checksum: a bad index is a bug, and
+                // only makes the fingerprint differ.
+                None if cur.goto(i) => f(cur.path(), exec, &self.table.hash(i).unwrap_or_default()),
+                None => {}
+            }
+        }
+    }
+}
+
 impl Prepared {
     /// All the fingerprint's parts, input files included: built only to
     /// store a record or explain a change.
     fn parts(&self) -> &crate::state::Parts {
-        self.parts.get_or_init(|| crate::state::Parts {
-            inputs: fingerprint::input_parts(&self.inputs, &self.digests),
-            ..self.base.clone()
+        self.parts.get_or_init(|| {
+            let inputs = match (&self.lazy, self.inputs.is_empty()) {
+                (Some(lazy), true) => {
+                    let mut v = Vec::with_capacity(lazy.restated.inputs.len());
+                    lazy.each(&mut |path, exec, digest| {
+                        v.push((String::from_utf8_lossy(path).into_owned(), *digest, exec))
+                    });
+                    v
+                }
+                _ => fingerprint::input_parts(&self.inputs, &self.digests),
+            };
+            crate::state::Parts {
+                inputs,
+                ..self.base.clone()
+            }
         })
+    }
+
+    /// Lists the input files (and their digests) if they are not yet.
+    fn list(&mut self, root: &std::path::Path) -> Result<(), String> {
+        if let Some(lazy) = self.lazy.as_ref().filter(|_| self.inputs.is_empty()) {
+            self.inputs = (lazy.restated)
+                .entries(root, &lazy.table)
+                .ok_or("the stat cache cannot be read back")?;
+            let mut digests = Vec::with_capacity(self.inputs.len());
+            lazy.each(&mut |_, _, d| digests.push(*d));
+            self.digests = digests;
+        }
+        Ok(())
     }
 
     /// [`Prepared::parts`], moved out for the record.
@@ -458,10 +510,7 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
         });
         match checked {
             Some(Checked::Unchanged) => (unchanged, listed) = (record, Listed::Kept),
-            Some(Checked::Restated(r)) => {
-                (inputs, listed) = (r.entries, Listed::Kept);
-                restated = Some((r.digests, r.changed));
-            }
+            Some(Checked::Restated(r)) => (restated, listed) = (Some(r), Listed::Kept),
             Some(Checked::Walk) => (inputs, found, listed) = resolve_inputs(ctx, name, &patterns, false)?,
             None => (inputs, found, listed) = resolve_inputs(ctx, name, &patterns, true)?,
         }
@@ -469,10 +518,10 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
         inputs = crate::build_context::files(&ctx.config.root, c).map_err(|e| e.to_string())?;
     }
     let found_in = finding.elapsed();
-    let (digests, fresh, changed) = match restated {
-        Some((digests, changed)) => {
-            let (digests, fresh, was) = rehash(ctx, &inputs, digests, &changed).map_err(|e| e.to_string())?;
-            (digests, fresh, Some(was))
+    let (digests, fresh, lazy) = match restated {
+        Some(restated) => {
+            let (lazy, fresh) = rehash(ctx, restated).map_err(|e| e.to_string())?;
+            (Vec::new(), fresh, Some(lazy))
         }
         None => {
             let (digests, fresh) = hashing::hash_entries_found(&ctx.config.root, &inputs, &ctx.state.files, &found)
@@ -482,12 +531,15 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
     };
     ingredients.inputs = &inputs;
     ingredients.digests = &digests;
-    let (fingerprint, base) = match unchanged {
-        Some(record) => (
+    let (fingerprint, base) = match (unchanged, &lazy) {
+        (Some(record), _) => (
             record.fingerprint,
             base.unwrap_or_else(|| fingerprint::base_parts(&ingredients)),
         ),
-        None => fingerprint::compute(&ingredients),
+        (None, Some(lazy)) => {
+            fingerprint::compute_with(&ingredients, lazy.restated.inputs.len(), &mut |f| lazy.each(f))
+        }
+        (None, None) => fingerprint::compute(&ingredients),
     };
     let (exec, env, dir) = if renders_alike(ctx, task) {
         mask_secret_env(ctx, task, &fp_r);
@@ -513,7 +565,7 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
         fresh,
         listed,
         unchanged: unchanged.is_some(),
-        changed,
+        lazy,
         found_in,
         exec,
         env,
@@ -521,26 +573,22 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
     })
 }
 
-/// The record's `digests` of `inputs` with the `changed` ones hashed
-/// again; also those inputs with the digest the record has for each.
-fn rehash(
-    ctx: &Context,
-    inputs: &[Entry],
-    mut digests: Vec<Digest>,
-    changed: &[Restat],
-) -> Result<Hashed, inputs::InputError> {
-    let entries: Vec<Entry> = changed.iter().map(|c| inputs[c.at].clone()).collect();
-    let (now, fresh) = hashing::hash_entries(&ctx.config.root, &entries, &ctx.state.files)?;
-    let was = changed
-        .iter()
+/// The inputs of `restated` whose stat changed, hashed again.
+fn rehash(ctx: &Context, restated: Restated) -> Result<(Lazy, Vec<(String, FileEntry)>), inputs::InputError> {
+    let table = ctx.state.files.clone();
+    let entries: Vec<Entry> = restated.changed.iter().map(|(_, e)| e.clone()).collect();
+    let (now, fresh) = hashing::hash_entries(&ctx.config.root, &entries, &table)?;
+    let digests = (restated.changed.iter())
         .zip(now)
-        .map(|(c, d)| (*c, std::mem::replace(&mut digests[c.at], d)))
+        .map(|((c, _), d)| (table.hash(c.entry).unwrap_or_default(), d))
         .collect();
-    Ok((digests, fresh, was))
+    let lazy = Lazy {
+        restated,
+        digests,
+        table,
+    };
+    Ok((lazy, fresh))
 }
-
-/// Digests, new stat-cache entries, and the changed inputs as they were.
-type Hashed = (Vec<Digest>, Vec<(String, FileEntry)>, Vec<(Restat, Digest)>);
 
 /// The task's input files checked against `record` without listing them
 /// (see [`dir_stamps::check`]): when every part of the fingerprint but
@@ -660,14 +708,14 @@ fn decide(ctx: &Context, task: &Task, deps: &DepState, p: &Prepared, files: &mut
 /// of some inputs changed, found without decoding the record's inputs:
 /// from the inputs whose stat changed, when everything else is the same.
 fn modified_inputs(rec: &TaskRecord, p: &Prepared) -> Option<Reason> {
-    let changed = p.changed.as_ref()?;
+    let lazy = p.lazy.as_ref()?;
     if rec.parts.base().vars != p.base.vars {
         return None;
     }
-    let modified: Vec<String> = changed
-        .iter()
-        .filter(|(c, digest)| p.digests[c.at] != *digest || executable(&p.inputs[c.at]) != c.exec)
-        .map(|(c, _)| p.inputs[c.at].rel.to_string())
+    let modified: Vec<String> = (lazy.restated.changed.iter())
+        .zip(&lazy.digests)
+        .filter(|((c, e), (was, now))| was != now || executable(e) != c.exec)
+        .map(|((_, e), _)| e.rel.to_string())
         .collect();
     (!modified.is_empty()).then_some(Reason::Inputs {
         added: Vec::new(),
@@ -685,15 +733,15 @@ fn executable(e: &Entry) -> bool {
 /// encoded, with the new digests (see [`LazyParts::patched`]). `None`
 /// when an executable bit changed too, or there is no such record.
 fn patched_parts(ctx: &Context, task: &Task, p: &Prepared) -> Option<LazyParts> {
-    let changed = p.changed.as_ref()?;
+    let lazy = p.lazy.as_ref()?;
     let old = ctx.state.tasks.get(&task.name)?;
-    let changed = changed
-        .iter()
-        .map(|(c, _)| {
-            (executable(&p.inputs[c.at]) == c.exec).then_some(Changed {
+    let changed = (lazy.restated.changed.iter())
+        .zip(&lazy.digests)
+        .map(|((c, e), (_, now))| {
+            (executable(e) == c.exec).then_some(Changed {
                 at: c.at,
                 entry: c.entry,
-                digest: p.digests[c.at],
+                digest: *now,
             })
         })
         .collect::<Option<Vec<_>>>()?;
@@ -964,6 +1012,9 @@ fn finish(
     }
     // The run must not be recorded against input content it did not see
     // (a file it rewrote with the same content is fine).
+    if verify {
+        p.list(root)?;
+    }
     if verify && let Some(changed) = changed_content(ctx, p, &inputs::changed(root, &p.inputs)) {
         ctx.reporter.warn(&format!(
             "input `{}` changed while `{}` ran; it will run again next time",
