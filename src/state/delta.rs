@@ -34,9 +34,8 @@ use std::ops::Range;
 
 use super::STATE_VERSION;
 use super::codec::{Reader, put_sized, put_varint};
-use super::stat_cache::{REC, put_record};
+use super::stat_cache::{REC, put_record, read_record};
 use crate::hashing::{Digest, FileEntry};
-use crate::inputs::Stat;
 
 const MAGIC: &[u8; 8] = b"MTRDELTA";
 const HEADER: usize = 8 + 4 + 4 + 32;
@@ -226,26 +225,10 @@ impl Delta {
     }
 }
 
-/// The entry [`put_record`] wrote.
-fn read_record(r: &[u8]) -> FileEntry {
-    let u64_at = |o: usize| u64::from_le_bytes(r[o..o + 8].try_into().unwrap_or_default());
-    let mut hash = [0u8; 32];
-    hash.copy_from_slice(&r[36..68]);
-    FileEntry {
-        stat: Stat {
-            size: u64_at(0),
-            mtime_ns: u64_at(8) as i64,
-            ctime_ns: u64_at(16) as i64,
-            ino: u64_at(24),
-            mode: u32::from_le_bytes(r[32..36].try_into().unwrap_or_default()),
-        },
-        hash,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inputs::Stat;
 
     #[test]
     fn the_last_whole_frame_of_the_log_is_the_delta() {

@@ -130,19 +130,7 @@ impl StatCache {
     pub(crate) fn record(&self, i: usize) -> Option<FileEntry> {
         let start = self.stats.start + i.checked_mul(REC)?;
         let r = self.bytes.get(start..start + REC).filter(|_| i < self.len)?;
-        let u64_at = |o: usize| u64::from_le_bytes(r[o..o + 8].try_into().unwrap_or_default());
-        let mut hash = [0u8; 32];
-        hash.copy_from_slice(&r[36..68]);
-        Some(FileEntry {
-            stat: Stat {
-                size: u64_at(0),
-                mtime_ns: u64_at(8) as i64,
-                ctime_ns: u64_at(16) as i64,
-                ino: u64_at(24),
-                mode: u32::from_le_bytes(r[32..36].try_into().unwrap_or_default()),
-            },
-            hash,
-        })
+        Some(read_record(r))
     }
 
     pub(crate) fn hash(&self, i: usize) -> Option<Digest> {
@@ -335,6 +323,23 @@ pub(crate) fn put_record(out: &mut Vec<u8>, e: &FileEntry) {
     out.extend_from_slice(&e.stat.ino.to_le_bytes());
     out.extend_from_slice(&e.stat.mode.to_le_bytes());
     out.extend_from_slice(&e.hash);
+}
+
+/// The entry whose [`REC`] bytes [`put_record`] wrote at the start of `r`.
+pub(crate) fn read_record(r: &[u8]) -> FileEntry {
+    let u64_at = |o: usize| u64::from_le_bytes(r[o..o + 8].try_into().unwrap_or_default());
+    let mut hash = [0u8; 32];
+    hash.copy_from_slice(&r[36..68]);
+    FileEntry {
+        stat: Stat {
+            size: u64_at(0),
+            mtime_ns: u64_at(8) as i64,
+            ctime_ns: u64_at(16) as i64,
+            ino: u64_at(24),
+            mode: u32::from_le_bytes(r[32..36].try_into().unwrap_or_default()),
+        },
+        hash,
+    }
 }
 
 /// Replaces entries' records in the bytes of a table (the table a
