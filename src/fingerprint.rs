@@ -83,7 +83,7 @@ fn digest_of<'s>(items: impl IntoIterator<Item = &'s [u8]>) -> Digest {
 }
 
 /// Whether an input counts as executable: a regular file with an `x` bit.
-fn executable(e: &Entry) -> bool {
+pub fn executable(e: &Entry) -> bool {
     e.link.is_none() && e.stat.executable()
 }
 

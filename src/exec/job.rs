@@ -148,7 +148,7 @@ impl Lazy {
         let mut cur = self.table.cursor();
         for (k, &(i, exec)) in self.restated.inputs.iter().enumerate() {
             match changed.next_if(|((c, _), _)| c.at == k) {
-                Some(((_, e), (_, now))) => f(e.rel.as_bytes(), executable(e), now),
+                Some(((_, e), (_, now))) => f(e.rel.as_bytes(), fingerprint::executable(e), now),
                 // The cache passed its checksum: a bad index is a bug, and
                 // only makes the fingerprint differ.
                 None if cur.goto(i) => f(cur.path(), exec, &self.table.hash(i).unwrap_or_default()),
@@ -714,7 +714,7 @@ fn modified_inputs(rec: &TaskRecord, p: &Prepared) -> Option<Reason> {
     }
     let modified: Vec<String> = (lazy.restated.changed.iter())
         .zip(&lazy.digests)
-        .filter(|((c, e), (was, now))| was != now || executable(e) != c.exec)
+        .filter(|((c, e), (was, now))| was != now || fingerprint::executable(e) != c.exec)
         .map(|((_, e), _)| e.rel.to_string())
         .collect();
     (!modified.is_empty()).then_some(Reason::Inputs {
@@ -722,10 +722,6 @@ fn modified_inputs(rec: &TaskRecord, p: &Prepared) -> Option<Reason> {
         removed: Vec::new(),
         modified,
     })
-}
-
-fn executable(e: &Entry) -> bool {
-    e.link.is_none() && e.stat.executable()
 }
 
 /// The parts of a record for `p`, whose input files are those of the
@@ -738,7 +734,7 @@ fn patched_parts(ctx: &Context, task: &Task, p: &Prepared) -> Option<LazyParts> 
     let changed = (lazy.restated.changed.iter())
         .zip(&lazy.digests)
         .map(|((c, e), (_, now))| {
-            (executable(e) == c.exec).then_some(Changed {
+            (fingerprint::executable(e) == c.exec).then_some(Changed {
                 at: c.at,
                 entry: c.entry,
                 digest: *now,
