@@ -134,11 +134,7 @@ impl Store {
     /// The delta made for the state file whose bytes are `state`: empty
     /// when there is none, or one made for another state (stale).
     fn read_delta(&self, state: &[u8]) -> Result<Delta, String> {
-        let bytes = match std::fs::read(self.delta_path()) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Delta::default()),
-            Err(e) => return Err(format!("cannot be read ({e})")),
-        };
+        let bytes = self.delta_bytes().map_err(|e| format!("cannot be read ({e})"))?;
         let ours = state
             .get(..codec::HEADER)
             .and_then(|h| h.try_into().ok())
@@ -153,15 +149,19 @@ impl Store {
     /// that frame ends and how long the file is; `None` if it is not a
     /// delta log.
     fn delta_log(&self) -> Option<(Option<Digest>, usize, usize)> {
-        let bytes = match std::fs::read(self.delta_path()) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some((None, 0, 0)),
-            Err(_) => return None,
-        };
+        let bytes = self.delta_bytes().ok()?;
         Some(match Delta::last(&bytes).ok()? {
             Some((_, delta, end)) => (delta.checksum, end, bytes.len()),
             None => (None, 0, bytes.len()),
         })
+    }
+
+    /// The delta log's bytes (none when there is no log).
+    fn delta_bytes(&self) -> std::io::Result<Vec<u8>> {
+        match std::fs::read(self.delta_path()) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            read => read,
+        }
     }
 
     /// Appends `frame` to the delta log whose whole frames end at `valid`
@@ -217,10 +217,10 @@ impl Store {
             && on_disk == loaded.checksum
             && log.is_some_and(|(checksum, _, _)| checksum == loaded.delta.checksum);
         let gone: HashSet<&String> = dead.iter().flat_map(|d| &d.tasks).collect();
-        if let (true, Some(base), Some((_, valid, len))) = (as_loaded, on_disk, log)
-            && let Some(delta) = as_delta(loaded, &update, &gone)
+        if let (true, Some((_, valid, len))) = (as_loaded, log)
+            && let Some(frame) = as_delta(loaded, &update, &gone)
         {
-            let result = self.append_delta(&delta.encode(&base), valid, len);
+            let result = self.append_delta(&frame, valid, len);
             self.committed(&result, dead);
             let _ = lock.unlock();
             return result;
@@ -315,13 +315,14 @@ impl Store {
     }
 }
 
-/// `loaded`'s delta plus `update` and the records of `gone` tasks removed,
-/// when that is cheap to write: `None` when a record of the update has
+/// The frame of `loaded`'s delta plus `update` and the records of `gone`
+/// tasks removed, when that is cheap to write: `None` when a record of the update has
 /// inputs to encode again (not the same files as its last record), a stat
 /// cache entry is for a file the cache does not have, an entry gets
 /// another hash while a record the update does not set refers to it, or
 /// the delta would grow past a quarter of the state.
-fn as_delta(loaded: &State, update: &Update, gone: &HashSet<&String>) -> Option<Delta> {
+fn as_delta(loaded: &State, update: &Update, gone: &HashSet<&String>) -> Option<Vec<u8>> {
+    let base = loaded.checksum?;
     let table = &loaded.files;
     if update.files.len() > MAX_PATCHES {
         return None;
@@ -428,7 +429,8 @@ fn as_delta(loaded: &State, update: &Update, gone: &HashSet<&String>) -> Option<
         }
     }
     delta.patches.extend(patches);
-    (delta.size() <= (loaded.len / 4).max(MIN_DELTA)).then_some(delta)
+    let frame = delta.encode(&base);
+    (frame.len() <= (loaded.len / 4).max(MIN_DELTA)).then_some(frame)
 }
 
 /// A delta may always grow to this many bytes (else to a quarter of the
