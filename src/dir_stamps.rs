@@ -147,7 +147,7 @@ pub fn check(
     patterns: &[String],
     listing: &Listing,
     table: &StatCache,
-    inputs: &[(usize, bool)],
+    inputs: Vec<(usize, bool)>,
 ) -> Checked {
     let Some(dev) = holds(root, patterns, listing) else {
         return Checked::Walk;
@@ -185,7 +185,7 @@ pub fn check(
     if changed.is_empty() {
         return Checked::Unchanged;
     }
-    restated(root, table, inputs.to_vec(), &changed).map_or(Checked::Walk, Checked::Restated)
+    restated(root, table, inputs, &changed).map_or(Checked::Walk, Checked::Restated)
 }
 
 /// The record's inputs with the entries of those in `changed` (index
@@ -554,7 +554,7 @@ mod tests {
         let taken = again(t.path(), &pats, &listing, &found).unwrap();
         assert!(same(&taken, &found));
         let (table, inputs) = cached(&found);
-        let checked = check(t.path(), &pats, &listing, &table, &inputs);
+        let checked = check(t.path(), &pats, &listing, &table, inputs.clone());
         assert!(matches!(checked, Checked::Unchanged), "{checked:?}");
         // The last file, on the last thread, edited in place.
         write(t.path(), &found.last().unwrap().rel, "edited");
@@ -562,7 +562,7 @@ mod tests {
             t.path(),
             &pats,
             &table,
-            check(t.path(), &pats, &listing, &table, &inputs),
+            check(t.path(), &pats, &listing, &table, inputs.clone()),
         );
         write(t.path(), "src/d19/late", "");
         assert!(again(t.path(), &pats, &listing, &found).is_none());
@@ -597,7 +597,7 @@ mod tests {
             return;
         };
         let (table, inputs) = cached(&found);
-        let checked = check(t.path(), &pats, &listing, &table, &inputs);
+        let checked = check(t.path(), &pats, &listing, &table, inputs.clone());
         assert!(matches!(checked, Checked::Unchanged), "{checked:?}");
         let mut flipped = inputs.clone();
         flipped[0].1 = !flipped[0].1;
@@ -605,9 +605,9 @@ mod tests {
             t.path(),
             &pats,
             &table,
-            check(t.path(), &pats, &listing, &table, &flipped),
+            check(t.path(), &pats, &listing, &table, flipped.clone()),
         );
-        let other = check(t.path(), &["src/**".into()], &listing, &table, &inputs);
+        let other = check(t.path(), &["src/**".into()], &listing, &table, inputs.clone());
         assert!(matches!(other, Checked::Walk), "other patterns: {other:?}");
         type Change = fn(&Path);
         let restated: [(&str, Change); 3] = [
@@ -634,7 +634,7 @@ mod tests {
             let (found, listing) = settled(t.path(), &pats).unwrap();
             let (table, inputs) = cached(&found);
             change(t.path());
-            let checked = check(t.path(), &pats, &listing, &table, &inputs);
+            let checked = check(t.path(), &pats, &listing, &table, inputs.clone());
             if n < restated.len() {
                 restated_as_walked(t.path(), &pats, &table, checked);
             } else {

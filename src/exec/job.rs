@@ -603,7 +603,7 @@ fn check_record(ctx: &Context, record: &TaskRecord, patterns: &[String], now: &P
         return None;
     }
     let (table, inputs) = record.parts.cached_inputs()?;
-    Some(dir_stamps::check(&ctx.config.root, patterns, listing, table, &inputs))
+    Some(dir_stamps::check(&ctx.config.root, patterns, listing, table, inputs))
 }
 
 /// Input files, what hashing them on the walk gave, how they were found.
