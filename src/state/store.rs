@@ -108,10 +108,8 @@ impl Store {
                 );
             }
         };
-        let len = bytes.len();
         match codec::decode(bytes, &body, delta) {
             Ok(mut state) => {
-                state.len = len;
                 // Tasks a dead process started and never recorded.
                 for dead in journal::dead(&self.dir) {
                     for task in &dead.tasks {
