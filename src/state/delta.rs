@@ -41,7 +41,7 @@ const MAGIC: &[u8; 8] = b"MTRDELTA";
 const HEADER: usize = 8 + 4 + 4 + 32;
 
 /// Past this many bytes the log is replaced by its next frame.
-pub(crate) const MAX_LOG: usize = 256 << 10;
+pub(crate) const MAX_LOG: usize = 64 << 10;
 
 /// The changes a delta file holds.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -52,6 +52,52 @@ pub(crate) struct Delta {
     pub(crate) patches: BTreeMap<usize, FileEntry>,
     pub(crate) removed: BTreeSet<String>,
     pub(crate) records: BTreeMap<String, Rec>,
+}
+
+/// Where a whole frame lies in the log.
+pub(crate) struct Frame {
+    pub(crate) body: Range<usize>,
+    pub(crate) checksum: Digest,
+    /// Where the frame ends: the log's valid length.
+    pub(crate) end: usize,
+}
+
+impl Frame {
+    /// The last whole frame of the log `bytes`, found from the headers
+    /// alone: only the frames after it are hashed (a torn one, from a
+    /// writer killed or still writing), and none is decoded. `Err` when
+    /// the log is not one.
+    pub(crate) fn last(bytes: &[u8]) -> Result<Option<Frame>, String> {
+        let mut at = 0;
+        let mut frames = Vec::new();
+        while let Some(head) = bytes.get(at..at + HEADER) {
+            if &head[..8] != MAGIC {
+                return Err("is not an mtr delta file".into());
+            }
+            if head[8..12] != STATE_VERSION.to_le_bytes() {
+                return Err("was written by another mtr version".into());
+            }
+            let len = u32::from_le_bytes(head[12..16].try_into().unwrap_or_default()) as usize;
+            if bytes.len() - at - HEADER < len {
+                break;
+            }
+            let checksum: Digest = head[16..HEADER].try_into().unwrap_or_default();
+            at += HEADER + len;
+            frames.push(Frame {
+                body: at - len..at,
+                checksum,
+                end: at,
+            });
+        }
+        let rest = &bytes[at..];
+        if !MAGIC.starts_with(&rest[..rest.len().min(8)]) {
+            return Err("is not an mtr delta file".into());
+        }
+        Ok(frames
+            .into_iter()
+            .rev()
+            .find(|f| blake3::hash(&bytes[f.body.clone()]).as_bytes() == &f.checksum))
+    }
 }
 
 /// A record as a delta holds it.
@@ -117,33 +163,12 @@ impl Delta {
     /// of the state it was made for, and where that frame ends: `None`
     /// when there is no whole frame. `Err` when the log is not one.
     pub(crate) fn last(bytes: &[u8]) -> Result<Option<(Digest, Delta, usize)>, String> {
-        let mut at = 0;
-        let mut last = None;
-        while let Some(frame) = bytes.get(at..at + HEADER) {
-            if &frame[..8] != MAGIC {
-                return Err("is not an mtr delta file".into());
-            }
-            if frame[8..12] != STATE_VERSION.to_le_bytes() {
-                return Err("was written by another mtr version".into());
-            }
-            let len = u32::from_le_bytes(frame[12..16].try_into().unwrap_or_default()) as usize;
-            let Some(body) = bytes.get(at + HEADER..at + HEADER + len) else {
-                break;
-            };
-            let checksum: Digest = frame[16..HEADER].try_into().unwrap_or_default();
-            if blake3::hash(body).as_bytes() != &checksum {
-                break;
-            }
-            let (base, mut delta) = Delta::decode(body).map_err(|e| format!("is corrupt ({e})"))?;
-            delta.checksum = Some(checksum);
-            at += HEADER + len;
-            last = Some((base, delta, at));
-        }
-        let rest = &bytes[at..];
-        if !MAGIC.starts_with(&rest[..rest.len().min(8)]) {
-            return Err("is not an mtr delta file".into());
-        }
-        Ok(last)
+        let Some(frame) = Frame::last(bytes)? else {
+            return Ok(None);
+        };
+        let (base, mut delta) = Delta::decode(&bytes[frame.body]).map_err(|e| format!("is corrupt ({e})"))?;
+        delta.checksum = Some(frame.checksum);
+        Ok(Some((base, delta, frame.end)))
     }
 
     /// The delta in a frame's `body` and the checksum of the state it was
@@ -260,6 +285,10 @@ mod tests {
         let mut flipped = log.clone();
         *flipped.last_mut().unwrap() ^= 1;
         assert_eq!(Delta::last(&flipped).unwrap().unwrap().2, first.len());
+        // A damaged frame before the last whole one is not read.
+        let mut damaged_before = log.clone();
+        damaged_before[HEADER + 1] ^= 1;
+        assert_eq!(Delta::last(&damaged_before).unwrap().unwrap().0, [8; 32]);
         assert!(Delta::last(&first[..20]).unwrap().is_none());
         assert!(Delta::last(b"not a delta").is_err());
         assert!(Delta::last(&[b'x'; 100]).is_err());

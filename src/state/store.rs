@@ -148,8 +148,8 @@ impl Store {
     /// delta log.
     fn delta_log(&self) -> Option<(Option<Digest>, usize, usize)> {
         let bytes = self.delta_bytes().ok()?;
-        Some(match Delta::last(&bytes).ok()? {
-            Some((_, delta, end)) => (delta.checksum, end, bytes.len()),
+        Some(match delta::Frame::last(&bytes).ok()? {
+            Some(frame) => (Some(frame.checksum), frame.end, bytes.len()),
             None => (None, 0, bytes.len()),
         })
     }
