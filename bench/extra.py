@@ -9,7 +9,9 @@ cover (called by bench/run.sh after it):
              big the file is
   commands   what running the step's command and hashing the changed file
              cost on their own (`touch`, `b3sum` of the mutated file), to
-             judge the "1 input changed" target
+             judge the "1 input changed" target; measured back to back, and
+             again with mtr's no-op after the same pause as a mutate run
+             (the harness's `prep.sh mutate`, run on a scratch file)
   many       1,000 tasks in 10 layers, 10 own input files each: no-op vs
              `git status -uno` and ninja, and every task run (`true`,
              `-B -j 2`) vs ninja running the same graph
@@ -159,8 +161,37 @@ def rounds(bench, tree, peers, scenario, runs, warmup, nrounds, rawdir, env, log
     return samples_of(outs)
 
 
-def commands(bench, tree, env, rawdir, logf, quick):
-    """The step's command and the hash of the mutated file, alone."""
+class Paused:
+    """A peer run after the pause `prep.sh mutate` makes before a mutate
+    run (its sleep and its four processes), on a scratch file instead of
+    the tree's input, so the no-op stays a no-op. A run right after that
+    pause is slower than one back to back (colder caches), so the parts of
+    the "1 input changed" budget are measured this way too."""
+
+    def __init__(self, bench, peer, scratch):
+        self.peer, self.scratch, self.prep = peer, scratch, bench.PREP
+
+    def __getattr__(self, name):
+        return getattr(self.peer, name)
+
+    def prepare(self, scenario):
+        return ["env", "-C", self.scratch, self.prep, "mutate"]
+
+
+def pause_scratch(work):
+    """A directory `prep.sh mutate` can run in: a slot file to rewrite."""
+    scratch = os.path.join(work, "pause")
+    os.makedirs(os.path.join(scratch, ".bench"), exist_ok=True)
+    with open(os.path.join(scratch, ".bench", "mutate_target"), "w") as f:
+        f.write("slot.txt\n")
+    with open(os.path.join(scratch, "slot.txt"), "w") as f:
+        f.write("# bench-mutation-slot: " + "0" * 20 + "\n")
+    return scratch
+
+
+def commands(bench, tree, mtr, env, rawdir, logf, quick, scratch):
+    """The step's command and the hash of the mutated file, alone; then
+    both and mtr's no-op, each after a mutate run's pause."""
     log(f"commands: {tree}")
     target = open(os.path.join(tree, ".bench", "mutate_target")).read().strip()
     b3 = bench.B3SUM
@@ -169,6 +200,9 @@ def commands(bench, tree, env, rawdir, logf, quick):
         peers.append(bench.Peer("b3sum-1", "b3sum of the mutated file",
                                 [b3, "--no-names", "--no-mmap", "--num-threads", "1", target], kind="floor"))
     res = rounds(bench, tree, peers, "noop", 5 if quick else 20, 2, 1 if quick else 3, rawdir, env, logf)
+    paused = [Paused(bench, p, scratch) for p in [bench.Peer("mtr", "mtr no-op", [mtr, "stamp"]), *peers]]
+    res["paused"] = rounds(bench, tree, paused, "paused", 5 if quick else 20, 2, 1 if quick else 3,
+                           rawdir, env, logf)
     try:
         os.remove(os.path.join(tree, ".stamp-probe"))
     except OSError:
@@ -233,8 +267,10 @@ def main():
     result["memory"] = memory(largest, mtr, peers, env, runs)
     result["state"] = state_load(largest, mtr, env, runs)
     result["commands"] = {}
+    scratch = pause_scratch(args.work)
     for w in args.mutate_trees:
-        result["commands"][w] = commands(bench, os.path.join(trees, w), env, rawdir, logf, args.quick)
+        result["commands"][w] = commands(bench, os.path.join(trees, w), mtr, env, rawdir, logf,
+                                         args.quick, scratch)
     if args.many:
         result["many"] = many(bench, os.path.join(trees, args.many), mtr, env, rawdir, logf, args.quick)
     result["raw"] = os.path.relpath(rawdir, args.work)

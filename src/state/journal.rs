@@ -193,19 +193,12 @@ pub struct Dead {
     pub tasks: Vec<String>,
 }
 
-/// The journals in `dir` whose process is gone (their lock is free).
-pub fn dead(dir: &Path) -> Vec<Dead> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
+/// The journals among `names` (the entries of `dir`) whose process is
+/// gone (their lock is free).
+pub fn dead(dir: &Path, names: &[String]) -> Vec<Dead> {
     let mut out = Vec::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if !name.starts_with(PREFIX) {
-            continue;
-        }
-        let path = entry.path();
+    for name in names.iter().filter(|n| n.starts_with(PREFIX)) {
+        let path = dir.join(name);
         let Ok(mut file) = File::open(&path) else {
             continue;
         };
@@ -230,6 +223,13 @@ pub fn dead(dir: &Path) -> Vec<Dead> {
 mod tests {
     use super::*;
 
+    fn names(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect()
+    }
+
     #[test]
     fn a_live_journal_is_not_dead_and_a_closed_one_is() {
         let dir = tempfile::tempdir().unwrap();
@@ -237,12 +237,15 @@ mod tests {
         j.begin("build").unwrap();
         j.begin("test").unwrap();
         j.begin("build").unwrap();
-        assert!(dead(dir.path()).is_empty(), "a journal this process holds is alive");
+        assert!(
+            dead(dir.path(), &names(dir.path())).is_empty(),
+            "a journal this process holds is alive"
+        );
         assert_eq!(j.begun().into_iter().collect::<Vec<_>>(), ["build", "test"]);
         // As after a crash: the file stays, its lock goes with the process.
         let o = j.lock().take().unwrap();
         drop(o.file);
-        let found = dead(dir.path());
+        let found = dead(dir.path(), &names(dir.path()));
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].tasks, ["build", "test"]);
         assert!(found[0].path.exists());
@@ -283,7 +286,7 @@ mod tests {
         // A crash now: every name in the file loses its record, `d` too.
         let o = j.lock().take().unwrap();
         drop(o.file);
-        let mut found = dead(dir.path());
+        let mut found = dead(dir.path(), &names(dir.path()));
         assert_eq!(found.len(), 1);
         found[0].tasks.sort();
         assert_eq!(found[0].tasks, ["b", "c", "d", "e"]);

@@ -57,8 +57,10 @@ impl Store {
     /// dropped, so it runs again (see [`super::journal`]). Best effort: a
     /// `.mtr/` that cannot be written is reported by the commit.
     pub fn begin(&self, task: &str) {
-        // `.mtr/` exists while this process holds a journal in it.
-        if self.journal.is_open() || self.ensure_dir().is_ok() {
+        // `.mtr/` usually exists (the state was read from it): made only
+        // when the journal cannot be created for want of it.
+        let begun = self.journal.begin(task);
+        if begun.is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) && self.ensure_dir().is_ok() {
             let _ = self.journal.begin(task);
         }
     }
@@ -111,7 +113,7 @@ impl Store {
         match codec::decode(bytes, &body, delta) {
             Ok(mut state) => {
                 // Tasks a dead process started and never recorded.
-                for dead in journal::dead(&self.dir) {
+                for dead in journal::dead(&self.dir, &self.names()) {
                     for task in &dead.tasks {
                         state.tasks.remove(task);
                     }
@@ -200,15 +202,24 @@ impl Store {
             self.journal.clear();
             return Ok(());
         }
-        self.ensure_dir()?;
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.dir.join("lock"))?;
+        let open_lock = || {
+            OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(self.dir.join("lock"))
+        };
+        let lock = match open_lock() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.ensure_dir()?;
+                open_lock()?
+            }
+            lock => lock?,
+        };
         lock.lock()?;
-        let dead = journal::dead(&self.dir);
-        self.remove_stale_temp_files();
+        let names = self.names();
+        let dead = journal::dead(&self.dir, &names);
+        self.remove_stale_temp_files(&names);
         let on_disk = self.checksum();
         let log = self.delta_log();
         let as_loaded = on_disk.is_some()
@@ -244,6 +255,8 @@ impl Store {
             false => self.load().0,
         };
         let encoded = merge(state, update);
+        // Puts back a `.gitignore` someone removed.
+        self.ensure_dir()?;
         let result = self.write_atomic(&[&encoded.head, &encoded.tasks]);
         if result.is_ok() {
             // Folded into the state just written (and stale now anyway).
@@ -274,20 +287,26 @@ impl Store {
 
     /// Temporary state files of processes killed while writing one (only
     /// the holder of the lock writes one, so none is in use now).
-    fn remove_stale_temp_files(&self) {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return;
+    fn remove_stale_temp_files(&self, names: &[String]) {
+        let temp = |n: &&String| {
+            ["state", "delta", "config"]
+                .iter()
+                .any(|of| atomic_file::is_temp_of(n, of))
         };
-        for entry in entries.flatten() {
-            let temp = |n: &str| {
-                ["state", "delta", "config"]
-                    .iter()
-                    .any(|of| atomic_file::is_temp_of(n, of))
-            };
-            if entry.file_name().to_str().is_some_and(temp) {
-                let _ = std::fs::remove_file(entry.path());
-            }
+        for name in names.iter().filter(temp) {
+            let _ = std::fs::remove_file(self.dir.join(name));
         }
+    }
+
+    /// The names in `.mtr/` (those that are UTF-8: mtr's own are).
+    fn names(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect()
     }
 
     fn ensure_dir(&self) -> std::io::Result<()> {

@@ -273,6 +273,34 @@ fn the_state_directory_ignores_itself_in_git() {
     assert!(p.read(".mtr/.gitignore").lines().any(|l| l == "*"));
 }
 
+#[test]
+fn a_state_directory_removed_by_a_task_is_made_again_with_its_records() {
+    let p = Project::new()
+        .file(
+            "montage.toml",
+            "[tasks.wipe]\ninputs = [\"a.txt\"]\nrun = \"rm -rf .mtr\"\n\n\
+             [tasks.after]\ninputs = [\"a.txt\"]\ndeps = [\"wipe\"]\nrun = \"echo after\"\n",
+        )
+        .file("a.txt", "a\n");
+    p.run(&["after"]).success().assert_ran("wipe").assert_ran("after");
+    assert!(p.read(".mtr/.gitignore").lines().any(|l| l == "*"));
+    let again = p.run(&["after"]);
+    again.success().assert_up_to_date("wipe").assert_up_to_date("after");
+}
+
+#[test]
+fn a_state_gitignore_removed_by_hand_comes_back_when_the_state_is_written() {
+    let p = Project::new()
+        .file("montage.toml", "[tasks.t]\ninputs = [\"src/**\"]\nrun = \"true\"\n")
+        .file("src/a.txt", "a\n");
+    p.run(&["t"]).success();
+    std::fs::remove_file(p.path(".mtr/.gitignore")).unwrap();
+    // A new input file: the state is written whole, not appended to.
+    p.write("src/b.txt", "b\n");
+    p.run(&["t"]).success().assert_ran("t");
+    assert!(p.read(".mtr/.gitignore").lines().any(|l| l == "*"));
+}
+
 /// Ten `mtr` processes at once in one project, each running another task:
 /// every record survives and the state still loads.
 #[test]
