@@ -14,8 +14,9 @@ const PARTS_PER_THREAD: usize = 8;
 /// `0..n` in consecutive ranges of at least `min` (but one when `n` is
 /// below `2 * min`), about [`PARTS_PER_THREAD`] per thread.
 pub(crate) fn ranges(n: usize, min: usize) -> Vec<Range<usize>> {
-    let threads = parallelism();
-    let size = if threads < 2 || n < 2 * min {
+    // A short list needs no CPU count (finding it out reads cgroup files).
+    let threads = if n < 2 * min { 1 } else { parallelism() };
+    let size = if threads < 2 {
         n.max(1)
     } else {
         n.div_ceil(threads * PARTS_PER_THREAD).max(min)
@@ -29,7 +30,11 @@ pub(crate) fn ranges(n: usize, min: usize) -> Vec<Range<usize>> {
 /// `f` of each of `parts`, in their order, worked out on up to one thread
 /// per CPU (this one included). A panic in `f` is passed on.
 pub(crate) fn map<P: Send, R: Send>(parts: Vec<P>, f: impl Fn(P) -> R + Sync) -> Vec<R> {
-    let threads = parallelism().min(parts.len());
+    let threads = if parts.len() < 2 {
+        1
+    } else {
+        parallelism().min(parts.len())
+    };
     if threads < 2 {
         return parts.into_iter().map(f).collect();
     }

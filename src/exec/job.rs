@@ -18,7 +18,7 @@ use crate::fingerprint::{self, Ingredients};
 use crate::hashing::{self, Digest, FileEntry};
 use crate::inputs::{self, Entry, Stat};
 use crate::render::{DepInfo, Renderer, used_vars};
-use crate::state::{Changed, LazyParts, Parts, TaskRecord};
+use crate::state::{Changed, EarlyBegin, LazyParts, Parts, TaskRecord};
 
 /// How a task ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +126,9 @@ struct Prepared {
     /// How long finding and stat'ing the input files took: about what
     /// stat'ing them again after a run costs (see [`worth_verifying`]).
     found_in: Duration,
+    /// The task's journal entry, begun while it is judged when its input
+    /// stats changed (see [`EarlyBegin`]).
+    early: Option<EarlyBegin>,
     exec: Compiled,
     env: Vec<(String, String)>,
     dir: String,
@@ -241,8 +244,9 @@ pub fn run(ctx: &Context, name: &str, deps: &DepState, cache: Option<&Arc<Cache>
     }
 }
 
-/// Renders and hashes the task and decides whether it must run; changes
-/// nothing on disk, so it needs no care about signals.
+/// Renders and hashes the task and decides whether it must run. It
+/// writes at most the task's journal entry (see [`EarlyBegin`]), so it
+/// needs no care about signals.
 pub fn judge(ctx: &Context, name: &str, deps: &DepState) -> Judged {
     let start = Instant::now();
     let task = &ctx.config.tasks[name];
@@ -351,6 +355,9 @@ pub fn carry_out(ctx: &Context, name: &str, pending: Pending, cache: Option<&Arc
     let task = &ctx.config.tasks[name];
     // From here on the task may change files: until this run's outcome is
     // committed, a crash must not leave its old record standing.
+    if let Some(early) = p.early.take() {
+        early.confirm();
+    }
     ctx.store.begin(name);
     let cache = cache.filter(|_| cacheable(task));
     if let Some(c) = cache
@@ -496,6 +503,7 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
     // The parts but the files, if worked out for the record check.
     let mut base = None;
     let mut restated = None;
+    let mut early = None;
     let finding = Instant::now();
     if let Some(patterns) = &task.inputs {
         let mut patterns = fp_r.render_list(patterns).map_err(|e| e.to_string())?;
@@ -510,7 +518,13 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
         });
         match checked {
             Some(Checked::Unchanged) => (unchanged, listed) = (record, Listed::Kept),
-            Some(Checked::Restated(r)) => (restated, listed) = (Some(r), Listed::Kept),
+            Some(Checked::Restated(r)) => {
+                // It most likely runs: its journal entry is synced meanwhile.
+                if !ctx.options.dry_run {
+                    early = ctx.store.begin_early(name);
+                }
+                (restated, listed) = (Some(r), Listed::Kept);
+            }
             Some(Checked::Walk) => (inputs, found, listed) = resolve_inputs(ctx, name, &patterns, false)?,
             None => (inputs, found, listed) = resolve_inputs(ctx, name, &patterns, true)?,
         }
@@ -567,6 +581,7 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
         unchanged: unchanged.is_some(),
         lazy,
         found_in,
+        early,
         exec,
         env,
         dir,

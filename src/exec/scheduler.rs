@@ -150,7 +150,8 @@ pub fn run(ctx: Arc<Context>, plan: &Plan) -> std::io::Result<RunResult> {
     {
         // The common `mtr TASK` without deps: judge it on this thread, and
         // start the runtime, a worker and the signal handlers only if it
-        // must run (judging changes nothing, so an interrupt loses nothing).
+        // must run (judging writes at most the task's journal entry, so an
+        // interrupt loses nothing: after one the task runs again).
         let deps = dep_state(&ctx.config, plan, name, &HashMap::new());
         match guarded(|| job::judge(&ctx, name, &deps)) {
             Judged::Done(outcome) => return Ok(settled(&ctx, name, *outcome, start)),

@@ -128,6 +128,15 @@ impl Journal {
         Ok(())
     }
 
+    /// Takes back [`begin`](Self::begin) for a task that did not start:
+    /// the commit leaves its record. Its name stays in the file, which
+    /// after a crash costs a run, never a wrong skip.
+    pub fn withdraw(&self, task: &str) {
+        if let Some(o) = self.lock().as_mut() {
+            o.tasks.remove(task);
+        }
+    }
+
     /// The tasks begun since the last [`clear`](Self::clear).
     pub fn begun(&self) -> BTreeSet<String> {
         self.lock().as_ref().map(|o| o.tasks.clone()).unwrap_or_default()

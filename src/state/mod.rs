@@ -2,6 +2,7 @@
 
 mod codec;
 mod delta;
+mod early_begin;
 pub mod journal;
 mod read;
 mod stat_cache;
@@ -13,6 +14,7 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
+pub use early_begin::EarlyBegin;
 pub use stat_cache::StatCache;
 pub use store::{Store, Update};
 

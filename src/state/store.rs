@@ -65,6 +65,11 @@ impl Store {
         }
     }
 
+    /// Takes back [`begin`](Self::begin) for a task that did not start.
+    pub fn withdraw(&self, task: &str) {
+        self.journal.withdraw(task);
+    }
+
     /// Announces tasks that will run whatever their records say (`-B`):
     /// they are journaled together with the first task that begins, not
     /// with one sync each (see [`Journal::expect`]).
