@@ -146,6 +146,12 @@ pub fn compute(ing: &Ingredients) -> (Digest, Parts) {
 /// its argument in path order: path, executable bit, digest.
 pub fn compute_with(ing: &Ingredients, n: usize, each: &mut Inputs) -> (Digest, Parts) {
     let parts = base_parts(ing);
+    (digest_with(&parts, n, each), parts)
+}
+
+/// The fingerprint of `parts` (every part but the input files) and the
+/// `n` input files `each` passes on, as [`compute_with`] works it out.
+pub fn digest_with(parts: &Parts, n: usize, each: &mut Inputs) -> Digest {
     let mut f = Fields::new();
     f.field(FORMAT_VERSION.as_bytes());
     f.field(&parts.action);
@@ -167,7 +173,7 @@ pub fn compute_with(ing: &Ingredients, n: usize, each: &mut Inputs) -> (Digest, 
         f.field(n.as_bytes());
         f.field(d);
     }
-    (f.finish(), parts)
+    f.finish()
 }
 
 /// Input files given one by one: path, executable bit, digest.

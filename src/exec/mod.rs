@@ -1,5 +1,6 @@
 //! Running a plan: the scheduler, one task's job, child processes.
 
+mod deferred;
 pub mod deploy;
 pub mod docker;
 pub mod job;

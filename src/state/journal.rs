@@ -69,11 +69,6 @@ impl Journal {
         self.open.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether this process holds a journal now (so `.mtr/` exists).
-    pub fn is_open(&self) -> bool {
-        self.lock().is_some()
-    }
-
     /// Announces tasks that will run if they get to start: they are
     /// written (and synced) with the first task that begins, instead of
     /// one sync each. Only for tasks that run whatever their record says:
