@@ -572,16 +572,21 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
             let base = base.unwrap_or_else(|| fingerprint::base_parts(&ingredients));
             differs = lazy.digests.iter().any(|(was, now)| was != now);
             let n = lazy.restated.inputs.len();
-            // It runs for certain, and nothing needs the fingerprint
-            // before the command: worked out while that starts.
-            let deferred = (differs && alike && n >= DEFER_MIN && !ctx.options.dry_run)
-                .then(|| {
-                    let (parts, lazy) = (base.clone(), lazy.clone());
-                    Deferred::spawn(move || fingerprint::digest_with(&parts, n, &mut |f| lazy.each(f)))
-                })
-                .flatten();
-            let fingerprint =
-                deferred.unwrap_or_else(|| Deferred::ready(fingerprint::digest_with(&base, n, &mut |f| lazy.each(f))));
+            let same = !differs && (lazy.restated.changed.iter()).all(|(c, e)| fingerprint::executable(e) == c.exec);
+            let fingerprint = match ctx.state.tasks.get(name).filter(|_| same) {
+                // Every input as the record has it (rewritten with the same
+                // content): the record's fingerprint is the one.
+                Some(record) => Deferred::ready(record.fingerprint),
+                // It runs for certain, and nothing needs the fingerprint
+                // before the command: worked out while that starts.
+                None => (differs && alike && n >= DEFER_MIN && !ctx.options.dry_run)
+                    .then(|| {
+                        let (parts, lazy) = (base.clone(), lazy.clone());
+                        Deferred::spawn(move || fingerprint::digest_with(&parts, n, &mut |f| lazy.each(f)))
+                    })
+                    .flatten()
+                    .unwrap_or_else(|| Deferred::ready(fingerprint::digest_with(&base, n, &mut |f| lazy.each(f)))),
+            };
             (fingerprint, base)
         }
         (None, None) => {

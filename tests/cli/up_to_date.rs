@@ -864,6 +864,13 @@ fn an_input_rewritten_with_the_same_content_keeps_the_record() {
     p.write("src/a.txt", "two\n");
     p.run(&["build"]).success().assert_ran("build");
     assert_eq!(p.read("out.txt"), "two\n");
+    // The same content with another executable bit is a change.
+    #[cfg(unix)]
+    {
+        p.chmod("src/a.txt", 0o755);
+        p.run(&["build"]).success().assert_ran("build");
+        p.run(&["build"]).success().assert_up_to_date("build");
+    }
 }
 
 /// With thousands of inputs, a task whose input content changed works out
