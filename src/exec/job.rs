@@ -535,8 +535,18 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
         match checked {
             Some(Checked::Unchanged) => (unchanged, listed) = (record, Listed::Kept),
             Some(Checked::Restated(r)) => {
-                // It most likely runs: its journal entry is synced meanwhile.
-                if !ctx.options.dry_run {
+                // A file whose stat changed since its hash was trusted was
+                // most likely edited: the task runs, so its journal entry
+                // is synced meanwhile. A hash too fresh to be trusted was
+                // kept with a stat no file has; that file, read again, is
+                // most likely as it was.
+                let edited = (r.changed.iter()).any(|(c, _)| {
+                    ctx.state
+                        .files
+                        .record(c.entry)
+                        .is_some_and(|e| e.stat != Stat::default())
+                });
+                if edited && !ctx.options.dry_run {
                     early = ctx.store.begin_early(name);
                 }
                 (restated, listed) = (Some(r), Listed::Kept);
@@ -571,23 +581,8 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
         (None, Some(lazy)) => {
             let base = base.unwrap_or_else(|| fingerprint::base_parts(&ingredients));
             differs = lazy.digests.iter().any(|(was, now)| was != now);
-            let n = lazy.restated.inputs.len();
-            let same = !differs && (lazy.restated.changed.iter()).all(|(c, e)| fingerprint::executable(e) == c.exec);
-            let fingerprint = match ctx.state.tasks.get(name).filter(|_| same) {
-                // Every input as the record has it (rewritten with the same
-                // content): the record's fingerprint is the one.
-                Some(record) => Deferred::ready(record.fingerprint),
-                // It runs for certain, and nothing needs the fingerprint
-                // before the command: worked out while that starts.
-                None => (differs && alike && n >= DEFER_MIN && !ctx.options.dry_run)
-                    .then(|| {
-                        let (parts, lazy) = (base.clone(), lazy.clone());
-                        Deferred::spawn(move || fingerprint::digest_with(&parts, n, &mut |f| lazy.each(f)))
-                    })
-                    .flatten()
-                    .unwrap_or_else(|| Deferred::ready(fingerprint::digest_with(&base, n, &mut |f| lazy.each(f)))),
-            };
-            (fingerprint, base)
+            let defer = differs && alike && !ctx.options.dry_run;
+            (restated_fingerprint(ctx, name, &base, lazy, defer), base)
         }
         (None, None) => {
             let (fingerprint, base) = fingerprint::compute(&ingredients);
@@ -626,6 +621,28 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
         env,
         dir,
     })
+}
+
+/// The fingerprint of a task whose record's input files came back with
+/// some stats changed (`lazy`), and the rest (`base`) as the record has
+/// it. With `defer` (it runs for certain, and nothing needs the value
+/// before the command), it is worked out while the task starts.
+fn restated_fingerprint(ctx: &Context, name: &str, base: &Parts, lazy: &Arc<Lazy>, defer: bool) -> Deferred<Digest> {
+    let same = (lazy.restated.changed.iter().zip(&lazy.digests))
+        .all(|((c, e), (was, now))| was == now && fingerprint::executable(e) == c.exec);
+    if let Some(record) = ctx.state.tasks.get(name).filter(|_| same) {
+        // Every input as the record has it (rewritten with the same
+        // content): the record's fingerprint is the one.
+        return Deferred::ready(record.fingerprint);
+    }
+    let n = lazy.restated.inputs.len();
+    if defer && n >= DEFER_MIN {
+        let (base, lazy) = (base.clone(), lazy.clone());
+        if let Some(deferred) = Deferred::spawn(move || fingerprint::digest_with(&base, n, &mut |f| lazy.each(f))) {
+            return deferred;
+        }
+    }
+    Deferred::ready(fingerprint::digest_with(base, n, &mut |f| lazy.each(f)))
 }
 
 /// The inputs of `restated` whose stat changed, hashed again.
