@@ -535,16 +535,18 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
         match checked {
             Some(Checked::Unchanged) => (unchanged, listed) = (record, Listed::Kept),
             Some(Checked::Restated(r)) => {
-                // A file whose stat changed since its hash was trusted was
-                // most likely edited: the task runs, so its journal entry
-                // is synced meanwhile. A hash too fresh to be trusted was
-                // kept with a stat no file has; that file, read again, is
-                // most likely as it was.
-                let edited = (r.changed.iter()).any(|(c, _)| {
+                // A file whose stat changed since its hash was trusted, or
+                // that changed after the last commit, was most likely
+                // edited: the task runs, so its journal entry is synced
+                // meanwhile. A hash too fresh to be trusted was kept with
+                // a stat no file has: such a file, not changed since that
+                // commit, is most likely as it was.
+                let edited = r.changed.iter().any(|(c, now)| {
                     ctx.state
                         .files
                         .record(c.entry)
                         .is_some_and(|e| e.stat != Stat::default())
+                        || now.stat.mtime_ns.max(now.stat.ctime_ns) > ctx.state.committed_ns
                 });
                 if edited && !ctx.options.dry_run {
                     early = ctx.store.begin_early(name);

@@ -217,6 +217,8 @@ pub(crate) fn decode(mut bytes: Vec<u8>, body: &Digest, delta: Delta) -> Result<
         checksum,
         delta,
         len,
+        // Known to the store, which read the files.
+        committed_ns: 0,
     })
 }
 

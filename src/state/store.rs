@@ -123,6 +123,12 @@ impl Store {
                         state.tasks.remove(task);
                     }
                 }
+                state.committed_ns = [self.path(), self.delta_path()]
+                    .iter()
+                    .filter_map(|p| std::fs::metadata(p).ok())
+                    .map(|m| Stat::of(&m).mtime_ns)
+                    .max()
+                    .unwrap_or(i64::MAX);
                 (state, None)
             }
             Err(why) => (
