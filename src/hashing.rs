@@ -25,6 +25,23 @@ pub struct FileEntry {
     pub hash: Digest,
 }
 
+impl FileEntry {
+    /// The entry of a hash too fresh to trust by its stat: it keeps a stat
+    /// no file has, so records can still refer to it (and be checked
+    /// without a walk) while the file is read again next time.
+    pub fn untrusted(hash: Digest) -> FileEntry {
+        FileEntry {
+            stat: Stat::default(),
+            hash,
+        }
+    }
+
+    /// Whether its stat vouches for its hash (see [`FileEntry::untrusted`]).
+    pub fn trusted(&self) -> bool {
+        self.stat != Stat::default()
+    }
+}
+
 /// Content hashes in the order of the entries, and new cache entries.
 pub type Hashed = (Vec<Digest>, Vec<(String, FileEntry)>);
 
@@ -145,14 +162,11 @@ fn finish(
     for (i, r) in results {
         let entry = r?;
         hashes[i] = entry.hash;
-        // A hash too fresh to trust by its stat is kept with a stat no file
-        // has: records can still refer to its entry (and be checked without
-        // a walk), and the file is read again next time.
-        let stat = match cacheable(&entry.stat, now) {
-            true => entry.stat,
-            false => Stat::default(),
+        let entry = match cacheable(&entry.stat, now) {
+            true => entry,
+            false => FileEntry::untrusted(entry.hash),
         };
-        fresh.push((entries[i].rel.to_string(), FileEntry { stat, ..entry }));
+        fresh.push((entries[i].rel.to_string(), entry));
     }
     Ok((hashes, fresh))
 }

@@ -542,10 +542,7 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
                 // a stat no file has: such a file, not changed since that
                 // commit, is most likely as it was.
                 let edited = r.changed.iter().any(|(c, now)| {
-                    ctx.state
-                        .files
-                        .record(c.entry)
-                        .is_some_and(|e| e.stat != Stat::default())
+                    ctx.state.files.record(c.entry).is_some_and(|e| e.trusted())
                         || now.stat.mtime_ns.max(now.stat.ctime_ns) > ctx.state.committed_ns
                 });
                 if edited && !ctx.options.dry_run {

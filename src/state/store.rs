@@ -394,17 +394,8 @@ fn as_delta(loaded: &State, update: &Update, gone: &HashSet<&String>) -> Option<
                 Some(_) => return None,
                 None if table.hash(c.entry) == Some(c.digest) => {}
                 // Its content was hashed too soon after it changed to be
-                // trusted by its stat: a stat no file has, so it is read
-                // again next time.
-                None => {
-                    _ = patches.insert(
-                        c.entry,
-                        FileEntry {
-                            stat: Stat::default(),
-                            hash: c.digest,
-                        },
-                    )
-                }
+                // trusted by its stat: it is read again next time.
+                None => _ = patches.insert(c.entry, FileEntry::untrusted(c.digest)),
             }
         }
         let inputs = match range.end <= loaded.len {
