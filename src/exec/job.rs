@@ -111,9 +111,6 @@ struct Prepared {
     /// Worked out while the task starts when it must run for certain
     /// (see [`DEFER_MIN`]).
     fingerprint: Deferred<Digest>,
-    /// The fingerprint is not the record's, known without working it out:
-    /// an input's content changed and nothing else did.
-    differs: bool,
     /// Every part but the input files (see [`Prepared::parts`]).
     base: crate::state::Parts,
     inputs: Vec<Entry>,
@@ -151,6 +148,19 @@ struct Lazy {
 }
 
 impl Lazy {
+    /// Whether an input's content is not the record's: then the
+    /// fingerprint is not either (everything else was checked the same).
+    fn content_changed(&self) -> bool {
+        self.digests.iter().any(|(was, now)| was != now)
+    }
+
+    /// The inputs whose content or executable bit is not the record's.
+    fn modified(&self) -> impl Iterator<Item = &Entry> {
+        (self.restated.changed.iter().zip(&self.digests))
+            .filter(|((c, e), (was, now))| was != now || fingerprint::executable(e) != c.exec)
+            .map(|((_, e), _)| e)
+    }
+
     /// Passes each input (path, executable bit, digest) to `f`, in order.
     fn each(&self, f: &mut dyn FnMut(&[u8], bool, &Digest)) {
         let mut changed = self.restated.changed.iter().zip(&self.digests).peekable();
@@ -571,7 +581,6 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
     ingredients.inputs = &inputs;
     ingredients.digests = &digests;
     let alike = renders_alike(ctx, task);
-    let mut differs = false;
     let (fingerprint, base) = match (unchanged, &lazy) {
         (Some(record), _) => (
             Deferred::ready(record.fingerprint),
@@ -579,8 +588,7 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
         ),
         (None, Some(lazy)) => {
             let base = base.unwrap_or_else(|| fingerprint::base_parts(&ingredients));
-            differs = lazy.digests.iter().any(|(was, now)| was != now);
-            let defer = differs && alike && !ctx.options.dry_run;
+            let defer = lazy.content_changed() && alike && !ctx.options.dry_run;
             (restated_fingerprint(ctx, name, &base, lazy, defer), base)
         }
         (None, None) => {
@@ -605,7 +613,6 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
     };
     Ok(Prepared {
         fingerprint,
-        differs,
         base,
         inputs,
         digests,
@@ -627,9 +634,7 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
 /// it. With `defer` (it runs for certain, and nothing needs the value
 /// before the command), it is worked out while the task starts.
 fn restated_fingerprint(ctx: &Context, name: &str, base: &Parts, lazy: &Arc<Lazy>, defer: bool) -> Deferred<Digest> {
-    let same = (lazy.restated.changed.iter().zip(&lazy.digests))
-        .all(|((c, e), (was, now))| was == now && fingerprint::executable(e) == c.exec);
-    if let Some(record) = ctx.state.tasks.get(name).filter(|_| same) {
+    if let Some(record) = ctx.state.tasks.get(name).filter(|_| lazy.modified().next().is_none()) {
         // Every input as the record has it (rewritten with the same
         // content): the record's fingerprint is the one.
         return Deferred::ready(record.fingerprint);
@@ -761,7 +766,8 @@ fn decide(ctx: &Context, task: &Task, deps: &DepState, p: &Prepared, files: &mut
     let Some(rec) = ctx.state.tasks.get(&task.name) else {
         return Reason::NeverRan;
     };
-    if p.differs || rec.fingerprint != *p.fingerprint.get() {
+    let changed = p.lazy.as_ref().is_some_and(|l| l.content_changed());
+    if changed || rec.fingerprint != *p.fingerprint.get() {
         return modified_inputs(rec, p).unwrap_or_else(|| explain::diff(&rec.parts, p.parts()));
     }
     if let Some(reason) = check_outputs(ctx, task, rec, files) {
@@ -783,11 +789,7 @@ fn modified_inputs(rec: &TaskRecord, p: &Prepared) -> Option<Reason> {
     if rec.parts.base().vars != p.base.vars {
         return None;
     }
-    let modified: Vec<String> = (lazy.restated.changed.iter())
-        .zip(&lazy.digests)
-        .filter(|((c, e), (was, now))| was != now || fingerprint::executable(e) != c.exec)
-        .map(|((_, e), _)| e.rel.to_string())
-        .collect();
+    let modified: Vec<String> = lazy.modified().map(|e| e.rel.to_string()).collect();
     (!modified.is_empty()).then_some(Reason::Inputs {
         added: Vec::new(),
         removed: Vec::new(),
