@@ -551,9 +551,11 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
                 // meanwhile. A hash too fresh to be trusted was kept with
                 // a stat no file has: such a file, not changed since that
                 // commit, is most likely as it was.
+                let committed = std::cell::OnceCell::new();
                 let edited = r.changed.iter().any(|(c, now)| {
                     ctx.state.files.record(c.entry).is_some_and(|e| e.trusted())
-                        || now.stat.mtime_ns.max(now.stat.ctime_ns) > ctx.state.committed_ns
+                        || now.stat.mtime_ns.max(now.stat.ctime_ns)
+                            > *committed.get_or_init(|| ctx.store.committed_ns())
                 });
                 if edited && !ctx.options.dry_run {
                     early = ctx.store.begin_early(name);

@@ -217,8 +217,6 @@ pub(crate) fn decode(mut bytes: Vec<u8>, body: &Digest, delta: Delta) -> Result<
         checksum,
         delta,
         len,
-        // Known to the store, which read the files.
-        committed_ns: 0,
     })
 }
 

@@ -36,9 +36,6 @@ pub struct State {
     pub(crate) delta: delta::Delta,
     /// The size of that file.
     pub(crate) len: usize,
-    /// When it (or its delta) was last written, in ns since the epoch: a
-    /// file changed after that changed after its hash was recorded.
-    pub(crate) committed_ns: i64,
 }
 
 /// The last successful run of a task: its fingerprint and what went into

@@ -123,12 +123,6 @@ impl Store {
                         state.tasks.remove(task);
                     }
                 }
-                state.committed_ns = [self.path(), self.delta_path()]
-                    .iter()
-                    .filter_map(|p| std::fs::metadata(p).ok())
-                    .map(|m| Stat::of(&m).mtime_ns)
-                    .max()
-                    .unwrap_or(i64::MAX);
                 (state, None)
             }
             Err(why) => (
@@ -136,6 +130,19 @@ impl Store {
                 Some(format!("`.mtr/state` {why}; ignoring it, so every task will run")),
             ),
         }
+    }
+
+    /// When the state was last committed, in ns since the epoch: the
+    /// newest mtime of `state` and `delta` (`i64::MAX` when neither is
+    /// there). A file changed after that changed after its hash was
+    /// recorded.
+    pub fn committed_ns(&self) -> i64 {
+        [self.path(), self.delta_path()]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| Stat::of(&m).mtime_ns)
+            .max()
+            .unwrap_or(i64::MAX)
     }
 
     fn delta_path(&self) -> PathBuf {
