@@ -314,7 +314,6 @@ impl Cursor<'_> {
     }
 }
 
-/// Builds a table from entries pushed in path order.
 /// Appends the [`REC`] bytes of `e`.
 pub(crate) fn put_record(out: &mut Vec<u8>, e: &FileEntry) {
     out.extend_from_slice(&e.stat.size.to_le_bytes());
@@ -360,6 +359,7 @@ pub(crate) fn patch(bytes: &mut [u8], at: usize, records: &[(usize, FileEntry)])
     Ok(())
 }
 
+/// Builds a table from entries pushed in path order.
 #[derive(Default)]
 pub(crate) struct TableWriter {
     stats: Vec<u8>,
