@@ -805,9 +805,7 @@ fn a_changed_input_is_recorded_beside_the_state_not_by_rewriting_it() {
         p = p.file(&format!("src/d{}/f{i}.txt", i % 5), "x\n");
     }
     let p = p.file("src/a.txt", "one\n");
-    // Not synchronisation: files and directories 2 s old are trusted by
-    // their stat, which a record of the same files needs.
-    std::thread::sleep(Duration::from_millis(2500));
+    past_the_racy_window();
     p.run(&["build"]).success().assert_ran("build");
     let state = std::fs::read(p.path(".mtr/state")).unwrap();
     for text in ["two\n", "three\n"] {
@@ -849,9 +847,7 @@ fn an_input_rewritten_with_the_same_content_keeps_the_record() {
         )
         .file("src/a.txt", "one\n")
         .file("src/b.txt", "b\n");
-    // Not synchronisation: files and directories 2 s old are trusted by
-    // their stat, which the record check without a walk needs.
-    std::thread::sleep(Duration::from_millis(2500));
+    past_the_racy_window();
     p.run(&["build"]).success().assert_ran("build");
     for _ in 0..2 {
         std::thread::sleep(Duration::from_millis(20));
@@ -886,9 +882,7 @@ fn a_fingerprint_worked_out_while_the_task_starts_is_the_one_from_scratch() {
     for i in 0..5000 {
         p = p.file(&format!("src/d{}/f{i}.txt", i % 20), &format!("{i}\n"));
     }
-    // Not synchronisation: files and directories 2 s old are trusted by
-    // their stat, which the record check without a walk needs.
-    std::thread::sleep(Duration::from_millis(2500));
+    past_the_racy_window();
     p.run(&["top"]).success().assert_ran("big");
     p.write("src/d3/f3.txt", "changed\n");
     p.run(&["top", "--explain"])
@@ -952,9 +946,7 @@ fn an_input_changed_during_a_long_run_found_without_a_walk_is_seen() {
         p = p.file(&format!("src/d{}/f{i}.txt", i % 4), "x\n");
     }
     let p = p.file("src/a.txt", "one\n").file("src/b.txt", "b\n");
-    // Not synchronisation: files and directories 2 s old are trusted by
-    // their stat, which checking a record without a walk needs.
-    std::thread::sleep(Duration::from_millis(2500));
+    past_the_racy_window();
     p.run(&["build"])
         .success()
         .assert_ran("build")
@@ -971,4 +963,11 @@ fn an_input_changed_during_a_long_run_found_without_a_walk_is_seen() {
     assert_eq!(p.read("out.txt"), "two\n");
     p.run(&["build"]).success().assert_ran("build");
     p.run(&["build"]).success().assert_up_to_date("build");
+}
+
+/// Waits out mtr's 2 s "racy" window: files and directories older than
+/// that are trusted by their stat, which checking a record without a walk
+/// (and caching a hash by stat) needs. Not synchronisation.
+fn past_the_racy_window() {
+    std::thread::sleep(Duration::from_millis(2500));
 }
