@@ -15,7 +15,7 @@ use crate::config::template::{Part, Ref, Template};
 use crate::config::{Action, Task};
 use crate::dir_stamps::{self, Checked, Listing, Restated};
 use crate::explain::{self, Reason};
-use crate::fingerprint::{self, Ingredients};
+use crate::fingerprint::{self, Fingerprint, Ingredients};
 use crate::hashing::{self, Digest, FileEntry};
 use crate::inputs::{self, Entry, Stat};
 use crate::render::{DepInfo, Renderer, used_vars};
@@ -110,7 +110,7 @@ pub struct DepState {
 struct Prepared {
     /// Worked out while the task starts when it must run for certain
     /// (see [`DEFER_MIN`]).
-    fingerprint: Deferred<Digest>,
+    fingerprint: Deferred<Fingerprint>,
     /// Every part but the input files (see [`Prepared::parts`]).
     base: crate::state::Parts,
     inputs: Vec<Entry>,
@@ -155,32 +155,52 @@ impl Lazy {
     }
 
     /// The inputs whose content or executable bit is not the record's.
-    fn modified(&self) -> impl Iterator<Item = &Entry> {
+    fn modified(&self) -> impl Iterator<Item = &(dir_stamps::Restat, Entry)> {
         (self.restated.changed.iter().zip(&self.digests))
             .filter(|((c, e), (was, now))| was != now || fingerprint::executable(e) != c.exec)
-            .map(|((_, e), _)| e)
+            .map(|(changed, _)| changed)
     }
 
     /// Passes each input (path, executable bit, digest) to `f`, in order.
     fn each(&self, f: &mut dyn FnMut(&[u8], bool, &Digest)) {
-        let mut changed = self.restated.changed.iter().zip(&self.digests).peekable();
+        self.each_from(0, &mut |path, exec, digest| {
+            f(path, exec, digest);
+            true
+        });
+    }
+
+    /// Passes the inputs from position `start` on to `f`, in order, while
+    /// it returns true.
+    fn each_from(&self, start: usize, f: &mut dyn FnMut(&[u8], bool, &Digest) -> bool) {
+        let first = self.restated.changed.partition_point(|(c, _)| c.at < start);
+        let mut changed = (self.restated.changed[first..].iter())
+            .zip(&self.digests[first..])
+            .peekable();
         let mut cur = self.table.cursor();
-        for (k, &(i, exec)) in self.restated.inputs.iter().enumerate() {
-            match changed.next_if(|((c, _), _)| c.at == k) {
+        for (k, &(i, exec)) in self.restated.inputs.iter().enumerate().skip(start) {
+            let more = match changed.next_if(|((c, _), _)| c.at == k) {
                 Some(((_, e), (_, now))) => f(e.rel.as_bytes(), fingerprint::executable(e), now),
                 // The cache passed its checksum: a bad index is a bug, and
                 // only makes the fingerprint differ.
                 None if cur.goto(i) => f(cur.path(), exec, &self.table.hash(i).unwrap_or_default()),
-                None => {}
+                None => true,
+            };
+            if !more {
+                return;
             }
         }
     }
 }
 
 impl Prepared {
+    /// The fingerprint, once known.
+    fn digest(&self) -> &Digest {
+        &self.fingerprint.get().digest
+    }
+
     /// Puts the fingerprint in `base`, once known.
     fn fill_in(&self, base: &mut Outcome) {
-        let fingerprint = *self.fingerprint.get();
+        let fingerprint = *self.digest();
         base.fingerprint = Some(fingerprint);
         base.info.hash = fingerprint::short(&fingerprint);
     }
@@ -305,25 +325,29 @@ pub fn judge(ctx: &Context, name: &str, deps: &DepState) -> Judged {
     let mut reason = decide(ctx, task, deps, &p, &mut files);
     if p.unchanged && reason != Reason::UpToDate {
         // It runs after all: its record needs the input files listed.
-        let before = *p.fingerprint.get();
+        let before = *p.digest();
         p = match prepare(ctx, task, deps, false) {
             Ok(p) => p,
             Err(message) => return failed(message),
         };
         files.append(&mut p.fresh);
-        if *p.fingerprint.get() != before {
+        if *p.digest() != before {
             reason = decide(ctx, task, deps, &p, &mut files);
         }
     }
     // A fingerprint still worked out is filled in once the task ran.
     let info = DepInfo {
-        hash: p.fingerprint.known().map(fingerprint::short).unwrap_or_default(),
+        hash: p
+            .fingerprint
+            .known()
+            .map(|f| fingerprint::short(&f.digest))
+            .unwrap_or_default(),
         image: p.exec.image.clone(),
     };
     let base = Outcome {
         status: Status::UpToDate,
         reason: reason.clone(),
-        fingerprint: p.fingerprint.known().copied(),
+        fingerprint: p.fingerprint.known().map(|f| f.digest),
         info,
         record: None,
         files: Vec::new(),
@@ -427,7 +451,7 @@ pub fn carry_out(ctx: &Context, name: &str, pending: Pending, cache: Option<&Arc
                 && let Ok(patterns) = output_patterns(ctx, task, &p)
             {
                 let paths: Vec<String> = rec.outputs.iter().map(|(path, _)| path.clone()).collect();
-                c.push(name, p.fingerprint.get(), &patterns, &paths, log);
+                c.push(name, p.digest(), &patterns, &paths, log);
             }
             Outcome {
                 status: Status::Ran,
@@ -585,7 +609,10 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
     let alike = renders_alike(ctx, task);
     let (fingerprint, base) = match (unchanged, &lazy) {
         (Some(record), _) => (
-            Deferred::ready(record.fingerprint),
+            Deferred::ready(Fingerprint {
+                digest: record.fingerprint,
+                tree: record.tree.clone(),
+            }),
             base.unwrap_or_else(|| fingerprint::base_parts(&ingredients)),
         ),
         (None, Some(lazy)) => {
@@ -602,7 +629,7 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
         mask_secret_env(ctx, task, &fp_r);
         (compiled_fp, fp_env, dir)
     } else {
-        let short = fingerprint::short(fingerprint.get());
+        let short = fingerprint::short(&fingerprint.get().digest);
         let exec_r = renderer(ctx, name, &deps.infos, Some(&short));
         mask_secret_env(ctx, task, &exec_r);
         let exec = action::compile(&ctx.config, task, &exec_r).map_err(|e| e.to_string())?;
@@ -635,13 +662,29 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
 /// some stats changed (`lazy`), and the rest (`base`) as the record has
 /// it. With `defer` (it runs for certain, and nothing needs the value
 /// before the command), it is worked out while the task starts.
-fn restated_fingerprint(ctx: &Context, name: &str, base: &Parts, lazy: &Arc<Lazy>, defer: bool) -> Deferred<Digest> {
-    if let Some(record) = ctx.state.tasks.get(name).filter(|_| lazy.modified().next().is_none()) {
+fn restated_fingerprint(
+    ctx: &Context,
+    name: &str,
+    base: &Parts,
+    lazy: &Arc<Lazy>,
+    defer: bool,
+) -> Deferred<Fingerprint> {
+    let record = ctx.state.tasks.get(name);
+    let changed: Vec<usize> = lazy.modified().map(|(c, _)| c.at).collect();
+    if let Some(record) = record.filter(|_| changed.is_empty()) {
         // Every input as the record has it (rewritten with the same
         // content): the record's fingerprint is the one.
-        return Deferred::ready(record.fingerprint);
+        return Deferred::ready(Fingerprint {
+            digest: record.fingerprint,
+            tree: record.tree.clone(),
+        });
     }
     let n = lazy.restated.inputs.len();
+    // The record's fingerprint, hashed again only where those inputs lie.
+    let patched = record.and_then(|r| fingerprint::patch(base, n, &r.tree, &changed, &mut |k, f| lazy.each_from(k, f)));
+    if let Some(fingerprint) = patched {
+        return Deferred::ready(fingerprint);
+    }
     if defer && n >= DEFER_MIN {
         let (base, lazy) = (base.clone(), lazy.clone());
         if let Some(deferred) = Deferred::spawn(move || fingerprint::digest_with(&base, n, &mut |f| lazy.each(f))) {
@@ -769,7 +812,7 @@ fn decide(ctx: &Context, task: &Task, deps: &DepState, p: &Prepared, files: &mut
         return Reason::NeverRan;
     };
     let changed = p.lazy.as_ref().is_some_and(|l| l.content_changed());
-    if changed || rec.fingerprint != *p.fingerprint.get() {
+    if changed || rec.fingerprint != *p.digest() {
         return modified_inputs(rec, p).unwrap_or_else(|| explain::diff(&rec.parts, p.parts()));
     }
     if let Some(reason) = check_outputs(ctx, task, rec, files) {
@@ -791,7 +834,7 @@ fn modified_inputs(rec: &TaskRecord, p: &Prepared) -> Option<Reason> {
     if rec.parts.base().vars != p.base.vars {
         return None;
     }
-    let modified: Vec<String> = lazy.modified().map(|e| e.rel.to_string()).collect();
+    let modified: Vec<String> = lazy.modified().map(|(_, e)| e.rel.to_string()).collect();
     (!modified.is_empty()).then_some(Reason::Inputs {
         added: Vec::new(),
         removed: Vec::new(),
@@ -1019,7 +1062,7 @@ fn restore(
     files: &mut Vec<(String, FileEntry)>,
 ) -> Option<Option<TaskRecord>> {
     let patterns = output_patterns(ctx, task, p).ok()?;
-    let log = cache.restore(&task.name, p.fingerprint.get(), &patterns)?;
+    let log = cache.restore(&task.name, p.digest(), &patterns)?;
     if ctx.options.explain {
         ctx.reporter
             .explain(&task.name, &format!("restored from cache (it would run: {reason})"));
@@ -1041,7 +1084,7 @@ fn restore(
 
 /// The task's `outputs`, rendered.
 fn output_patterns(ctx: &Context, task: &Task, p: &Prepared) -> Result<Vec<String>, String> {
-    let short = fingerprint::short(p.fingerprint.get());
+    let short = fingerprint::short(p.digest());
     let infos = HashMap::new();
     let r = renderer(ctx, &task.name, &infos, Some(&short));
     r.render_list(&task.outputs).map_err(|e| e.to_string())
@@ -1104,7 +1147,8 @@ fn finish(
         .map(|d| d.as_secs())
         .unwrap_or(0);
     Ok(Some(TaskRecord {
-        fingerprint: *p.fingerprint.get(),
+        fingerprint: *p.digest(),
+        tree: p.fingerprint.get().tree.clone(),
         finished,
         parts: patched_parts(ctx, task, p).unwrap_or_else(|| p.take_parts().into()),
         outputs,

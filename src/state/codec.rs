@@ -4,7 +4,7 @@
 //! "MTRSTATE" | version: u32 LE | blake3 of the body: 32 bytes | body
 //! body  = stat cache table (see `stat_cache`) | n_tasks | task*
 //! task  = name | head | inputs            (each: varint length, bytes)
-//! head  = postcard: fingerprint, finished, action, env, vars, dir,
+//! head  = postcard: fingerprint, tree, finished, action, env, vars, dir,
 //!         declared (the output patterns, hashed), deps, outputs,
 //!         listing (the directories the inputs' walk read, see `dir_stamps`)
 //! inputs = n | input*, in path order, each starting with a varint tag:
@@ -28,6 +28,7 @@ use super::delta::{Delta, Inputs};
 use super::stat_cache::{self, REC, StatCache, TableWriter};
 use super::{LazyParts, Parts, STATE_VERSION, State, TaskRecord};
 use crate::dir_stamps::Listing;
+use crate::fingerprint::Tree;
 use crate::hashing::{Digest, FileEntry};
 
 pub(crate) const MAGIC: &[u8; 8] = b"MTRSTATE";
@@ -122,6 +123,7 @@ pub(crate) fn put_sized(out: &mut Vec<u8>, bytes: &[u8]) {
 #[derive(Serialize, Deserialize)]
 struct Head {
     fingerprint: Digest,
+    tree: Tree,
     finished: u64,
     action: Digest,
     env: Vec<(String, Digest)>,
@@ -136,6 +138,7 @@ struct Head {
 #[derive(Serialize)]
 struct HeadRef<'a> {
     fingerprint: &'a Digest,
+    tree: &'a Tree,
     finished: u64,
     action: &'a Digest,
     env: &'a [(String, Digest)],
@@ -235,6 +238,7 @@ pub(crate) fn decode_record(head: &[u8], files: &StatCache, inputs: Range<usize>
     };
     Ok(TaskRecord {
         fingerprint: head.fingerprint,
+        tree: head.tree,
         finished: head.finished,
         parts: LazyParts::encoded(base, files.clone(), inputs),
         outputs: head.outputs,
@@ -248,6 +252,7 @@ pub(crate) fn encode_head(rec: &TaskRecord, listing: bool) -> Vec<u8> {
     let base = rec.parts.base();
     let h = HeadRef {
         fingerprint: &rec.fingerprint,
+        tree: &rec.tree,
         finished: rec.finished,
         action: &base.action,
         env: &base.env,

@@ -22,7 +22,7 @@ use crate::hashing::Digest;
 
 /// Bumped whenever the layout of the state file changes; older files are
 /// ignored (with a warning).
-pub const STATE_VERSION: u32 = 5;
+pub const STATE_VERSION: u32 = 6;
 
 /// Everything stored: the last success of each task and the stat cache.
 #[derive(Debug, Default, Clone)]
@@ -43,6 +43,9 @@ pub struct State {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskRecord {
     pub fingerprint: Digest,
+    /// How the fingerprint was hashed, so that a change to a few input
+    /// files hashes only their part of it again (see [`crate::fingerprint`]).
+    pub tree: crate::fingerprint::Tree,
     /// Seconds since the epoch when the run finished.
     pub finished: u64,
     pub parts: LazyParts,

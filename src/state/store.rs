@@ -548,6 +548,7 @@ fn mark<'a>(table: &StatCache, paths: impl Iterator<Item = &'a str>, live: &mut 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fingerprint::{Group, Tree};
     use crate::hashing::Digest;
     use crate::inputs::Stat;
     use crate::state::{Changed, LazyParts, Parts, STATE_VERSION};
@@ -579,6 +580,17 @@ mod tests {
         inputs.sort_by(|a, b| a.0.cmp(&b.0));
         TaskRecord {
             fingerprint: [fp; 32],
+            // Kept as it is given: a record's tree is stored with it.
+            tree: Tree {
+                len: 3 * 65536 + 5,
+                groups: (0..4)
+                    .map(|g| Group {
+                        cv: [fp + g as u8; 32],
+                        item: g * 40,
+                        skip: g,
+                    })
+                    .collect(),
+            },
             finished: 1_700_000_000,
             parts: Parts {
                 action: [1; 32],

@@ -901,6 +901,57 @@ fn a_fingerprint_worked_out_while_the_task_starts_is_the_one_from_scratch() {
     assert_eq!(seen.trim().len(), 12, "{seen:?}");
 }
 
+/// A large task's fingerprint is hashed again only where its changed
+/// input files lie (see `fingerprint::tree`), run after run; each time it
+/// is the one a fresh project with the same files works out: one file,
+/// two far apart, an executable bit, then most files (hashed whole).
+#[test]
+fn a_fingerprint_patched_run_after_run_is_the_one_from_scratch() {
+    const CONFIG: &str = "[tasks.big]\ninputs = [\"src/**\"]\nrun = \"true\"\n\n\
+                          [tasks.top]\ninputs = []\ndeps = [\"big\"]\nrun = \"echo {{ tasks.big.hash }} > top.txt\"\n";
+    let mut files: Vec<(String, String, bool)> = (0..3000)
+        .map(|i| (format!("src/d{}/f{i}.txt", i % 20), format!("{i}\n"), false))
+        .collect();
+    let build = |files: &[(String, String, bool)]| {
+        let mut p = Project::new().file("montage.toml", CONFIG);
+        for (path, text, _) in files {
+            p = p.file(path, text);
+        }
+        for (path, _, exec) in files {
+            if *exec {
+                p.chmod(path, 0o755);
+            }
+        }
+        p
+    };
+    let p = build(&files);
+    past_the_racy_window();
+    p.run(&["top"]).success().assert_ran("big");
+    for round in 0..4 {
+        let changed: Vec<usize> = match round {
+            0 => vec![3],
+            1 => vec![1500, 2999],
+            2 => vec![7],
+            _ => (0..3000).step_by(3).collect(),
+        };
+        for i in changed {
+            let (path, text, exec) = &mut files[i];
+            if round == 2 {
+                *exec = true;
+                p.chmod(path, 0o755);
+            } else {
+                *text = format!("round {round}\n");
+                p.write(path, text);
+            }
+        }
+        p.run(&["top"]).success().assert_ran("big").assert_ran("top");
+        let scratch = build(&files);
+        scratch.run(&["top"]).success().assert_ran("big");
+        assert_eq!(p.read("top.txt"), scratch.read("top.txt"), "round {round}");
+    }
+    p.run(&["top"]).success().assert_up_to_date("big");
+}
+
 /// Two tasks read the same file; one runs after it changed. The other's
 /// record must still stand for the content it saw, even once the new
 /// content is cached by its stat (2 s after the change): it runs too.

@@ -7,11 +7,17 @@
 //!
 //! The input list is hashed where it lies: a no-op over 100,000 files
 //! copies none of their paths. [`input_parts`] builds the per-file parts
-//! only when a record is stored or a change explained.
+//! only when a record is stored or a change explained. The bytes are
+//! hashed in groups a record keeps (a [`Tree`]), so that when only some
+//! input files' contents change, [`patch`] hashes only their groups again.
+
+mod tree;
 
 use crate::hashing::Digest;
 use crate::inputs::Entry;
 use crate::state::Parts;
+pub use tree::{Group, Tree};
+use tree::{Sink, Writer};
 
 /// Bumped when what goes into a fingerprint changes.
 pub const FORMAT_VERSION: &str = "mtr-fingerprint-2";
@@ -33,53 +39,18 @@ pub struct Ingredients<'a> {
     pub vars: Vec<(&'a str, Option<&'a str>)>,
 }
 
-/// Length-prefixed fields, so `["ab"]` and `["a", "b"]` never collide.
-/// Fields are gathered in a buffer: one blake3 update per few thousand
-/// small fields instead of one per field (same digest either way).
-struct Fields {
-    hasher: blake3::Hasher,
-    buf: Vec<u8>,
-}
-
-impl Fields {
-    const FLUSH: usize = 64 * 1024;
-
-    fn new() -> Fields {
-        Fields {
-            hasher: blake3::Hasher::new(),
-            // Grows to `FLUSH` only for a long list: most digests here are
-            // of a few short fields.
-            buf: Vec::new(),
-        }
-    }
-
-    fn field(&mut self, bytes: &[u8]) {
-        self.buf.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-        if bytes.len() > Self::FLUSH {
-            self.hasher.update(&self.buf);
-            self.buf.clear();
-            self.hasher.update(bytes);
-            return;
-        }
-        self.buf.extend_from_slice(bytes);
-        if self.buf.len() >= Self::FLUSH {
-            self.hasher.update(&self.buf);
-            self.buf.clear();
-        }
-    }
-
-    fn finish(mut self) -> Digest {
-        self.hasher.update(&self.buf);
-        *self.hasher.finalize().as_bytes()
-    }
+/// A length-prefixed field, so `["ab"]` and `["a", "b"]` never collide.
+fn field(out: &mut impl Sink, bytes: &[u8]) {
+    out.put(&(bytes.len() as u64).to_le_bytes());
+    out.put(bytes);
 }
 
 fn digest_of<'s>(items: impl IntoIterator<Item = &'s [u8]>) -> Digest {
-    let mut f = Fields::new();
+    let mut buf = Vec::new();
     for item in items {
-        f.field(item);
+        field(&mut buf, item);
     }
-    f.finish()
+    *blake3::hash(&buf).as_bytes()
 }
 
 /// Whether an input counts as executable: a regular file with an `x` bit.
@@ -123,12 +94,19 @@ pub fn base_parts(ing: &Ingredients) -> Parts {
     }
 }
 
+/// A fingerprint, and the tree it was hashed as (see [`tree`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fingerprint {
+    pub digest: Digest,
+    pub tree: Tree,
+}
+
 /// Computes the fingerprint, and its parts without the input files.
 ///
 /// A record's fingerprint is so a function of its parts alone:
 /// [`crate::dir_stamps::check`] relies on it (change both with
 /// `STATE_VERSION`).
-pub fn compute(ing: &Ingredients) -> (Digest, Parts) {
+pub fn compute(ing: &Ingredients) -> (Fingerprint, Parts) {
     assert_eq!(ing.inputs.len(), ing.digests.len(), "one digest per input");
     compute_with(ing, ing.inputs.len(), &mut |input| {
         let mut one = |i: usize| {
@@ -144,40 +122,88 @@ pub fn compute(ing: &Ingredients) -> (Digest, Parts) {
 
 /// [`compute`] with `n` input files (not `ing`'s) that `each` passes to
 /// its argument in path order: path, executable bit, digest.
-pub fn compute_with(ing: &Ingredients, n: usize, each: &mut Inputs) -> (Digest, Parts) {
+pub fn compute_with(ing: &Ingredients, n: usize, each: &mut Inputs) -> (Fingerprint, Parts) {
     let parts = base_parts(ing);
     (digest_with(&parts, n, each), parts)
 }
 
 /// The fingerprint of `parts` (every part but the input files) and the
 /// `n` input files `each` passes on, as [`compute_with`] works it out.
-pub fn digest_with(parts: &Parts, n: usize, each: &mut Inputs) -> Digest {
-    let mut f = Fields::new();
-    f.field(FORMAT_VERSION.as_bytes());
-    f.field(&parts.action);
-    f.field(&(parts.env.len() as u64).to_le_bytes());
-    for (k, d) in &parts.env {
-        f.field(k.as_bytes());
-        f.field(d);
-    }
-    f.field(&parts.dir);
-    f.field(&parts.outputs);
-    f.field(&(n as u64).to_le_bytes());
+pub fn digest_with(parts: &Parts, n: usize, each: &mut Inputs) -> Fingerprint {
+    let mut w = Writer::default();
+    head(&mut w, parts, n);
     each(&mut |path, exec, digest| {
-        f.field(path);
-        f.field(&[exec as u8]);
-        f.field(digest);
+        w.next_item();
+        input(&mut w, path, exec, digest);
     });
-    f.field(&(parts.deps.len() as u64).to_le_bytes());
-    for (n, d) in &parts.deps {
-        f.field(n.as_bytes());
-        f.field(d);
+    w.next_item();
+    tail(&mut w, parts);
+    let (digest, tree) = w.finish();
+    Fingerprint { digest, tree }
+}
+
+/// The fingerprint `was` (of `parts` and `n` input files) with the input
+/// files at `changed` (positions in path order, ascending) now as
+/// `from` passes them: other contents or executable bits, the same
+/// paths. `from(k, f)` passes the inputs from position `k` on to `f`,
+/// in order, while it returns true. `None` when `was` has no tree to
+/// patch, or one too small to gain from it.
+pub fn patch(parts: &Parts, n: usize, was: &Tree, changed: &[usize], from: &mut InputsFrom) -> Option<Fingerprint> {
+    // Item 0 is the head, item k + 1 input k, item n + 1 the tail.
+    let items: Vec<u64> = changed.iter().map(|&k| k as u64 + 1).collect();
+    let (digest, tree) = was.patch(&items, &mut |first, out, want| {
+        if first == 0 {
+            head(out, parts, n);
+        }
+        let k = first.saturating_sub(1) as usize;
+        if out.len() < want && k < n {
+            from(k, &mut |path, exec, digest| {
+                input(out, path, exec, digest);
+                out.len() < want
+            });
+        }
+        if out.len() < want {
+            tail(out, parts);
+        }
+        out.len() >= want
+    })?;
+    Some(Fingerprint { digest, tree })
+}
+
+/// Every part before the input files.
+fn head(out: &mut impl Sink, parts: &Parts, n: usize) {
+    field(out, FORMAT_VERSION.as_bytes());
+    field(out, &parts.action);
+    field(out, &(parts.env.len() as u64).to_le_bytes());
+    for (k, d) in &parts.env {
+        field(out, k.as_bytes());
+        field(out, d);
     }
-    f.finish()
+    field(out, &parts.dir);
+    field(out, &parts.outputs);
+    field(out, &(n as u64).to_le_bytes());
+}
+
+fn input(out: &mut impl Sink, path: &[u8], exec: bool, digest: &Digest) {
+    field(out, path);
+    field(out, &[exec as u8]);
+    field(out, digest);
+}
+
+/// Every part after the input files.
+fn tail(out: &mut impl Sink, parts: &Parts) {
+    field(out, &(parts.deps.len() as u64).to_le_bytes());
+    for (n, d) in &parts.deps {
+        field(out, n.as_bytes());
+        field(out, d);
+    }
 }
 
 /// Input files given one by one: path, executable bit, digest.
 pub type Inputs<'a> = dyn FnMut(&mut dyn FnMut(&[u8], bool, &Digest)) + 'a;
+
+/// Input files from a position on, while the callee returns true.
+pub type InputsFrom<'a> = dyn FnMut(usize, &mut dyn FnMut(&[u8], bool, &Digest) -> bool) + 'a;
 
 /// The per-file parts of the inputs (path, content hash, executable bit),
 /// in path order, for a stored record or an explanation.
@@ -245,7 +271,7 @@ mod tests {
             vars: vec![],
         };
         assert_eq!(
-            hex(&compute(&ing).0),
+            hex(&compute(&ing).0.digest),
             "e329dfb8c4c7e610a35648839e2601564d4a062ebc3ae4c2aac682c3474e589e"
         );
         let parts = input_parts(&inputs, ing.digests);
@@ -264,18 +290,69 @@ mod tests {
         assert_eq!(short(&d), "0fa000000000");
     }
 
+    /// `n` inputs in path order, as a record keeps them.
+    fn many(n: usize) -> (Vec<Entry>, Vec<Digest>) {
+        let mut inputs: Vec<Entry> = (0..n)
+            .map(|i| entry(&format!("src/{:03}/file-{i}.py", i % 97), i % 13 == 0))
+            .collect();
+        inputs.sort_by(|a, b| a.rel.cmp(&b.rel));
+        let digests = (0..n).map(|i| [(i % 251) as u8; 32]).collect();
+        (inputs, digests)
+    }
+
     #[test]
-    fn long_fields_hash_like_short_ones() {
-        let long = "x".repeat(200_000);
-        let mut f = Fields::new();
-        f.field(b"a");
-        f.field(long.as_bytes());
-        let mut h = blake3::Hasher::new();
-        for bytes in [b"a".as_slice(), long.as_bytes()] {
-            h.update(&(bytes.len() as u64).to_le_bytes());
-            h.update(bytes);
+    fn a_patched_fingerprint_is_the_one_worked_out_from_scratch() {
+        let action = vec!["run".to_string()];
+        let env = vec![("A".to_string(), "1".to_string())];
+        let (mut inputs, mut digests) = many(10_000);
+        let ing = Ingredients {
+            action: &action,
+            env: &env,
+            dir: ".",
+            inputs: &inputs,
+            digests: &digests,
+            deps: vec![("dep", [9; 32])],
+            ..Ingredients::default()
+        };
+        let (was, parts) = compute(&ing);
+        assert!(was.tree.groups.len() > 8, "{} groups", was.tree.groups.len());
+        let changed = [0, 1, 2500, 9999];
+        for &k in &changed {
+            digests[k] = [255; 32];
         }
-        assert_eq!(f.finish(), *h.finalize().as_bytes());
+        inputs[2500].stat.mode = 0o100755;
+        let now = Ingredients {
+            action: &action,
+            env: &env,
+            dir: ".",
+            inputs: &inputs,
+            digests: &digests,
+            deps: vec![("dep", [9; 32])],
+            ..Ingredients::default()
+        };
+        let (full, _) = compute(&now);
+        assert_ne!(full.digest, was.digest);
+        let patched = patch(&parts, inputs.len(), &was.tree, &changed, &mut |k, f| {
+            for i in k..inputs.len() {
+                if !f(inputs[i].rel.as_bytes(), executable(&inputs[i]), &digests[i]) {
+                    break;
+                }
+            }
+        });
+        assert_eq!(patched, Some(full));
+    }
+
+    #[test]
+    fn a_small_fingerprint_keeps_no_tree() {
+        let (inputs, digests) = many(100);
+        let ing = Ingredients {
+            inputs: &inputs,
+            digests: &digests,
+            ..Ingredients::default()
+        };
+        let (fp, parts) = compute(&ing);
+        assert_eq!(fp.tree, Tree::default());
+        assert_eq!(patch(&parts, 100, &fp.tree, &[3], &mut |_, _| {}), None);
     }
 
     #[test]
@@ -296,6 +373,7 @@ mod tests {
             vars: vec![],
         };
         let (fp, _) = compute(&base);
+        let fp = fp.digest;
         let other_action = vec!["run".to_string(), "make all".to_string()];
         let other_env = vec![("A".to_string(), "2".to_string())];
         let out = vec!["dist/app".to_string()];
@@ -334,9 +412,9 @@ mod tests {
             },
         ];
         for v in &variants {
-            assert_ne!(compute(v).0, fp);
+            assert_ne!(compute(v).0.digest, fp);
         }
-        assert_eq!(compute(&clone(&base)).0, fp);
+        assert_eq!(compute(&clone(&base)).0.digest, fp);
     }
 
     fn clone<'a>(i: &Ingredients<'a>) -> Ingredients<'a> {
