@@ -62,7 +62,7 @@ pub struct Outcome {
     pub files: Vec<(String, FileEntry)>,
     /// For a task found up to date: a listing its record should keep
     /// instead of the one it has (see [`crate::dir_stamps`]).
-    pub listing: Option<Listing>,
+    pub listing: Option<Arc<Listing>>,
     /// The commands, as shown in a dry-run plan (only there).
     pub steps: Vec<String>,
     pub took: Duration,
@@ -362,8 +362,8 @@ pub fn judge(ctx: &Context, name: &str, deps: &DepState) -> Judged {
     if reason == Reason::UpToDate {
         // A walk's listing replaces what the record keeps, if different.
         let listing = match std::mem::replace(&mut p.listed, Listed::Kept) {
-            Listed::Walked(Some(l)) if ctx.state.tasks.get(name).and_then(|r| r.listing.as_ref()) != Some(&l) => {
-                Some(l)
+            Listed::Walked(Some(l)) if ctx.state.tasks.get(name).and_then(|r| r.listing.as_deref()) != Some(&l) => {
+                Some(Arc::new(l))
             }
             _ => None,
         };
@@ -1154,7 +1154,7 @@ fn finish(
         outputs,
         listing: match std::mem::replace(&mut p.listed, Listed::Kept) {
             Listed::Kept => ctx.state.tasks.get(&task.name).and_then(|r| r.listing.clone()),
-            Listed::Walked(listing) => listing,
+            Listed::Walked(listing) => listing.map(Arc::new),
         },
     }))
 }

@@ -147,7 +147,7 @@ struct HeadRef<'a> {
     declared: &'a Digest,
     deps: &'a [(String, Digest)],
     outputs: &'a [(String, Digest)],
-    listing: &'a Option<Listing>,
+    listing: Option<&'a Listing>,
 }
 
 /// Decodes a whole state file, `body` being the BLAKE3 hash of all but
@@ -242,7 +242,7 @@ pub(crate) fn decode_record(head: &[u8], files: &StatCache, inputs: Range<usize>
         finished: head.finished,
         parts: LazyParts::encoded(base, files.clone(), inputs),
         outputs: head.outputs,
-        listing: head.listing,
+        listing: head.listing.map(Arc::new),
     })
 }
 
@@ -261,7 +261,7 @@ pub(crate) fn encode_head(rec: &TaskRecord, listing: bool) -> Vec<u8> {
         declared: &base.outputs,
         deps: &base.deps,
         outputs: &rec.outputs,
-        listing: if listing { &rec.listing } else { &None },
+        listing: rec.listing.as_deref().filter(|_| listing),
     };
     // Plain data into a Vec: cannot fail.
     postcard::to_allocvec(&h).unwrap_or_default()

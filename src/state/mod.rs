@@ -10,7 +10,7 @@ mod store;
 
 use std::collections::HashMap;
 use std::ops::{Deref, Range};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -53,7 +53,7 @@ pub struct TaskRecord {
     pub outputs: Vec<(String, Digest)>,
     /// The directories the walk that found the inputs read, when they
     /// alone decide what a walk finds (see [`crate::dir_stamps`]).
-    pub listing: Option<crate::dir_stamps::Listing>,
+    pub listing: Option<Arc<crate::dir_stamps::Listing>>,
 }
 
 /// The parts of a fingerprint, each hashed, never in plain text.

@@ -26,7 +26,7 @@ pub struct Update {
     pub files: Vec<(String, FileEntry)>,
     /// New listings for records kept as they are, each only for the
     /// record with the fingerprint given.
-    pub listings: HashMap<String, (Digest, Listing)>,
+    pub listings: HashMap<String, (Digest, Arc<Listing>)>,
 }
 
 impl Update {
@@ -648,15 +648,17 @@ mod tests {
     #[test]
     fn a_new_listing_is_kept_only_by_the_record_it_was_made_for() {
         let (_dir, store) = store();
-        let listing = |n: u64| Listing {
-            patterns: [7; 32],
-            dirs: vec![(
-                "src".into(),
-                Stat {
-                    ino: n,
-                    ..Stat::default()
-                },
-            )],
+        let listing = |n: u64| {
+            Arc::new(Listing {
+                patterns: [7; 32],
+                dirs: vec![(
+                    "src".into(),
+                    Stat {
+                        ino: n,
+                        ..Stat::default()
+                    },
+                )],
+            })
         };
         let mut first = Update::default();
         first
@@ -941,10 +943,10 @@ mod tests {
         assert_eq!(state.tasks["b"], first.set["b"]);
         assert_eq!(state.tasks["a"].parts.inputs, a_inputs_after(&[1]));
         // A listing for `b` alone is a delta again; its digests stay.
-        let listing = Listing {
+        let listing = Arc::new(Listing {
             patterns: [7; 32],
             dirs: Vec::new(),
-        };
+        });
         let mut update = Update::default();
         update.listings.insert("b".into(), ([2; 32], listing.clone()));
         store.commit(&state, update).unwrap();
