@@ -142,12 +142,15 @@ pub struct Restat {
 /// changed: the listing must hold, and each input (`inputs`: its entry in
 /// `table`, which its recorded digest is the hash of, and its executable
 /// bit) is unchanged while it has that entry's stat and that bit.
+/// `on_change` hears of each input found changed (its entry, its stat
+/// now) as soon as it is, from whichever thread found it.
 pub fn check(
     root: &Path,
     patterns: &[String],
     listing: &Listing,
     table: &StatCache,
     inputs: Vec<(usize, bool)>,
+    on_change: &(dyn Fn(usize, &Stat) + Sync),
 ) -> Checked {
     let Some(dev) = holds(root, patterns, listing) else {
         return Checked::Walk;
@@ -166,6 +169,7 @@ pub fn check(
                 return None;
             }
             if stat != cached || exec != (kind == Kind::Other && stat.executable()) {
+                on_change(i, &stat);
                 changed.push((first + k, stat));
             }
         }
@@ -554,16 +558,17 @@ mod tests {
         let taken = again(t.path(), &pats, &listing, &found).unwrap();
         assert!(same(&taken, &found));
         let (table, inputs) = cached(&found);
-        let checked = check(t.path(), &pats, &listing, &table, inputs.clone());
+        let checked = check(t.path(), &pats, &listing, &table, inputs.clone(), &|_, _| {});
         assert!(matches!(checked, Checked::Unchanged), "{checked:?}");
-        // The last file, on the last thread, edited in place.
+        // The last file, on the last thread, edited in place: heard of
+        // as it is found.
         write(t.path(), &found.last().unwrap().rel, "edited");
-        restated_as_walked(
-            t.path(),
-            &pats,
-            &table,
-            check(t.path(), &pats, &listing, &table, inputs.clone()),
-        );
+        let heard = std::sync::Mutex::new(Vec::new());
+        let checked = check(t.path(), &pats, &listing, &table, inputs.clone(), &|entry, stat| {
+            heard.lock().unwrap().push((entry, stat.size))
+        });
+        assert_eq!(heard.into_inner().unwrap(), [(inputs.last().unwrap().0, 6)]);
+        restated_as_walked(t.path(), &pats, &table, checked);
         write(t.path(), "src/d19/late", "");
         assert!(again(t.path(), &pats, &listing, &found).is_none());
     }
@@ -597,7 +602,7 @@ mod tests {
             return;
         };
         let (table, inputs) = cached(&found);
-        let checked = check(t.path(), &pats, &listing, &table, inputs.clone());
+        let checked = check(t.path(), &pats, &listing, &table, inputs.clone(), &|_, _| {});
         assert!(matches!(checked, Checked::Unchanged), "{checked:?}");
         let mut flipped = inputs.clone();
         flipped[0].1 = !flipped[0].1;
@@ -605,9 +610,9 @@ mod tests {
             t.path(),
             &pats,
             &table,
-            check(t.path(), &pats, &listing, &table, flipped.clone()),
+            check(t.path(), &pats, &listing, &table, flipped.clone(), &|_, _| {}),
         );
-        let other = check(t.path(), &["src/**".into()], &listing, &table, inputs.clone());
+        let other = check(t.path(), &["src/**".into()], &listing, &table, inputs.clone(), &|_, _| {});
         assert!(matches!(other, Checked::Walk), "other patterns: {other:?}");
         type Change = fn(&Path);
         let restated: [(&str, Change); 3] = [
@@ -634,7 +639,7 @@ mod tests {
             let (found, listing) = settled(t.path(), &pats).unwrap();
             let (table, inputs) = cached(&found);
             change(t.path());
-            let checked = check(t.path(), &pats, &listing, &table, inputs.clone());
+            let checked = check(t.path(), &pats, &listing, &table, inputs.clone(), &|_, _| {});
             if n < restated.len() {
                 restated_as_walked(t.path(), &pats, &table, checked);
             } else {

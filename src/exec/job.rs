@@ -2,7 +2,7 @@
 //! run its steps, check its outputs and produce the record to store.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::Context;
@@ -564,28 +564,13 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
         let record = ctx.state.tasks.get(name).filter(|_| quick);
         let checked = record.and_then(|r| {
             let now = base.insert(fingerprint::base_parts(&ingredients));
-            check_record(ctx, r, &patterns, now)
+            let (checked, begun) = check_record(ctx, name, r, &patterns, now)?;
+            early = begun;
+            Some(checked)
         });
         match checked {
             Some(Checked::Unchanged) => (unchanged, listed) = (record, Listed::Kept),
-            Some(Checked::Restated(r)) => {
-                // A file whose stat changed since its hash was trusted, or
-                // that changed after the last commit, was most likely
-                // edited: the task runs, so its journal entry is synced
-                // meanwhile. A hash too fresh to be trusted was kept with
-                // a stat no file has: such a file, not changed since that
-                // commit, is most likely as it was.
-                let committed = std::cell::OnceCell::new();
-                let edited = r.changed.iter().any(|(c, now)| {
-                    ctx.state.files.record(c.entry).is_some_and(|e| e.trusted())
-                        || now.stat.mtime_ns.max(now.stat.ctime_ns)
-                            > *committed.get_or_init(|| ctx.store.committed_ns())
-                });
-                if edited && !ctx.options.dry_run {
-                    early = ctx.store.begin_early(name);
-                }
-                (restated, listed) = (Some(r), Listed::Kept);
-            }
+            Some(Checked::Restated(r)) => (restated, listed) = (Some(r), Listed::Kept),
             Some(Checked::Walk) => (inputs, found, listed) = resolve_inputs(ctx, name, &patterns, false)?,
             None => (inputs, found, listed) = resolve_inputs(ctx, name, &patterns, true)?,
         }
@@ -714,7 +699,15 @@ fn rehash(ctx: &Context, restated: Restated) -> Result<(Lazy, Vec<(String, FileE
 /// The task's input files checked against `record` without listing them
 /// (see [`dir_stamps::check`]): when every part of the fingerprint but
 /// the input files (`now`) is the same, and the record can be checked so.
-fn check_record(ctx: &Context, record: &TaskRecord, patterns: &[String], now: &Parts) -> Option<Checked> {
+/// The first input found most likely edited begins the task's journal
+/// entry at once, returned too (see [`EarlyBegin`]).
+fn check_record(
+    ctx: &Context,
+    name: &str,
+    record: &TaskRecord,
+    patterns: &[String],
+    now: &Parts,
+) -> Option<(Checked, Option<EarlyBegin>)> {
     let listing = record.listing.as_ref()?;
     let then = record.parts.base();
     // `vars` only explain a change; their values are in the action.
@@ -724,7 +717,25 @@ fn check_record(ctx: &Context, record: &TaskRecord, patterns: &[String], now: &P
         return None;
     }
     let (table, inputs) = record.parts.cached_inputs()?;
-    Some(dir_stamps::check(&ctx.config.root, patterns, listing, table, inputs))
+    let (early, committed) = (OnceLock::new(), OnceLock::new());
+    let on_change = |entry: usize, stat: &Stat| {
+        if ctx.options.dry_run || early.get().is_some() {
+            return;
+        }
+        // A file whose stat changed since its hash was trusted, or that
+        // changed after the last commit, was most likely edited: the task
+        // runs, so its journal entry is synced while the other inputs are
+        // stat'ed and this one hashed. A hash too fresh to be trusted was
+        // kept with a stat no file has: such a file, not changed since
+        // that commit, is most likely as it was.
+        let edited = table.record(entry).is_some_and(|e| e.trusted())
+            || stat.mtime_ns.max(stat.ctime_ns) > *committed.get_or_init(|| ctx.store.committed_ns());
+        if edited {
+            early.get_or_init(|| ctx.store.begin_early(name));
+        }
+    };
+    let checked = dir_stamps::check(&ctx.config.root, patterns, listing, table, inputs, &on_change);
+    Some((checked, early.into_inner().flatten()))
 }
 
 /// Input files, what hashing them on the walk gave, how they were found.
