@@ -1,8 +1,9 @@
 //! A task's journal entry begun on another thread while the task is still
-//! being judged. Its inputs' stats changed, so it most likely runs; the
-//! entry's sync (~0.5 ms: a new file, so a file system commit) then
-//! overlaps the hashing, the fingerprint and the start of the runtime
-//! instead of delaying the command.
+//! being judged. An input's stat changed, so it most likely runs: as soon
+//! as the check of its record finds that input, the entry's sync (~0.5 ms:
+//! a new file, so a file system commit) begins, and overlaps stat'ing the
+//! other inputs, hashing the changed ones, the fingerprint and the start
+//! of the runtime instead of delaying the command.
 
 use std::thread::JoinHandle;
 
