@@ -612,7 +612,14 @@ mod tests {
             &table,
             check(t.path(), &pats, &listing, &table, flipped.clone(), &|_, _| {}),
         );
-        let other = check(t.path(), &["src/**".into()], &listing, &table, inputs.clone(), &|_, _| {});
+        let other = check(
+            t.path(),
+            &["src/**".into()],
+            &listing,
+            &table,
+            inputs.clone(),
+            &|_, _| {},
+        );
         assert!(matches!(other, Checked::Walk), "other patterns: {other:?}");
         type Change = fn(&Path);
         let restated: [(&str, Change); 3] = [
