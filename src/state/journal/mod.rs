@@ -12,9 +12,11 @@
 //! names are dropped when the state is loaded (those tasks run again), and
 //! the next commit deletes it.
 
+mod spare;
+
 use std::collections::{BTreeSet, HashSet};
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -56,6 +58,8 @@ struct Open {
     written: HashSet<String>,
     /// Counts writes, so a sync knows which ones it covers.
     generation: u64,
+    /// Where the next names go (a spare's blank lines are written over).
+    at: u64,
 }
 
 impl Journal {
@@ -107,7 +111,9 @@ impl Journal {
                     text.push_str(n);
                     text.push('\n');
                 }
+                (&*o.file).seek(SeekFrom::Start(o.at))?;
                 (&*o.file).write_all(text.as_bytes())?;
+                o.at += text.len() as u64;
                 o.written.extend(names);
                 o.generation += 1;
                 (o.file.clone(), o.generation)
@@ -126,12 +132,14 @@ impl Journal {
         file.sync_data()?;
         *synced = upto;
         if created {
-            // While the task runs (nothing waits for it, nor should: it may
-            // be cut short at exit, and the next begin sweeps again).
+            // While the task runs: a spare for the next process, and the
+            // journals retired before. Nothing waits for it, nor should:
+            // cut short at exit, it is done again by the next begin.
             let dir = self.dir.clone();
-            let _ = std::thread::Builder::new()
-                .name("mtr-sweep".into())
-                .spawn(move || sweep(&dir));
+            let _ = std::thread::Builder::new().name("mtr-sweep".into()).spawn(move || {
+                let _ = spare::make(&dir);
+                sweep(&dir);
+            });
         }
         Ok(())
     }
@@ -172,15 +180,29 @@ impl Journal {
         *synced = 0;
     }
 
-    /// Creates `journal-PID-N` locked: created under a `.new` name, locked,
-    /// then renamed, so no other process ever sees it unlocked.
+    /// Takes a spare journal (see [`spare`]) or creates `journal-PID-N`
+    /// locked: created under a `.new` name, locked, then renamed, so no
+    /// other process ever sees it unlocked.
     fn create(&self) -> std::io::Result<Open> {
         static N: AtomicU64 = AtomicU64::new(0);
+        let name = || format!("{PREFIX}{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
+        let open = |file: File, path| Open {
+            file: Arc::new(file),
+            path,
+            tasks: BTreeSet::new(),
+            written: HashSet::new(),
+            generation: 0,
+            at: 0,
+        };
+        let path = self.dir.join(name());
+        if let Some(file) = spare::take(&self.dir, &path) {
+            return Ok(open(file, path));
+        }
         let mut last = None;
         for _ in 0..5 {
-            let name = format!("{PREFIX}{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
+            let name = name();
             let new = self.dir.join(format!("{name}{NEW}"));
-            let file = match OpenOptions::new().create_new(true).append(true).open(&new) {
+            let file = match OpenOptions::new().create_new(true).write(true).open(&new) {
                 Ok(f) => f,
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     last = Some(e);
@@ -191,15 +213,7 @@ impl Journal {
             file.lock()?;
             let path = self.dir.join(&name);
             match std::fs::rename(&new, &path) {
-                Ok(()) => {
-                    return Ok(Open {
-                        file: Arc::new(file),
-                        path,
-                        tasks: BTreeSet::new(),
-                        written: HashSet::new(),
-                        generation: 0,
-                    });
-                }
+                Ok(()) => return Ok(open(file, path)),
                 // Another process took it for a dead one's leftover in the
                 // instant before the lock: start over with a new name.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => last = Some(e),
@@ -235,13 +249,14 @@ pub fn dead(dir: &Path, names: &[String]) -> Vec<Dead> {
             // Its process is alive (or the lock cannot be checked: leave it).
             Err(_) => continue,
         }
+        // A `.new` one too: a spare's rename may not have survived a
+        // power cut that the names written into it did.
         let mut text = String::new();
-        let tasks = if name.ends_with(NEW) {
-            Vec::new()
-        } else {
-            let _ = file.read_to_string(&mut text);
-            text.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect()
-        };
+        let _ = file.read_to_string(&mut text);
+        let tasks: Vec<String> = text.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect();
+        if spare::unused(name, &tasks) {
+            continue;
+        }
         out.push(Dead { path, tasks });
     }
     out
@@ -306,13 +321,73 @@ mod tests {
         assert!(j.begun().is_empty());
         j.begin("b").unwrap();
         assert_eq!(j.begun().into_iter().collect::<Vec<_>>(), ["b"]);
-        // Swept on a thread of its own.
-        let swept = (0..500).any(|_| {
-            std::thread::sleep(std::time::Duration::from_millis(10));
-            !names(dir.path()).iter().any(|n| n.ends_with(DONE))
-        });
+        // Swept on a thread of its own, which leaves a spare.
+        let swept = eventually(|| !names(dir.path()).iter().any(|n| n.ends_with(DONE)));
         assert!(swept, "{:?}", names(dir.path()));
-        assert_eq!(names(dir.path()).len(), 1, "this begin's journal stays");
+        let left = names(dir.path());
+        assert!(
+            left.iter()
+                .any(|n| n == j.lock().as_ref().unwrap().path.file_name().unwrap().to_str().unwrap())
+        );
+    }
+
+    /// Waits up to 5 s for `cond` (work a thread does on its own).
+    fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+        (0..500).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            cond()
+        })
+    }
+
+    fn text_lines(path: &Path) -> Vec<String> {
+        let text = std::fs::read_to_string(path).unwrap();
+        text.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn a_begin_leaves_a_spare_that_the_next_process_takes() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Journal::new(dir.path().to_path_buf());
+        first.begin("a").unwrap();
+        assert!(eventually(|| names(dir.path()).iter().any(|n| spare::is_ready(n))));
+        assert!(dead(dir.path(), &names(dir.path())).is_empty(), "a spare names no task");
+        first.clear();
+        let next = Journal::new(dir.path().to_path_buf());
+        next.begin("b").unwrap();
+        let path = next.lock().as_ref().unwrap().path.clone();
+        assert!(!spare::is_ready(path.file_name().unwrap().to_str().unwrap()));
+        // The spare's blank lines, the name written over the first.
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), spare::LEN as u64);
+        assert_eq!(text_lines(&path), ["b"]);
+        next.begin("c").unwrap();
+        assert_eq!(text_lines(&path), ["b", "c"]);
+        // Its process dies: a journal like another.
+        let o = next.lock().take().unwrap();
+        drop(o.file);
+        let found: Vec<Dead> = dead(dir.path(), &names(dir.path()));
+        assert_eq!(found.iter().map(|d| d.tasks.clone()).collect::<Vec<_>>(), [["b", "c"]]);
+    }
+
+    #[test]
+    fn a_spare_that_names_a_task_is_a_dead_journal_under_any_name() {
+        let dir = tempfile::tempdir().unwrap();
+        spare::make(dir.path()).unwrap();
+        let made = names(dir.path());
+        assert!(matches!(&made[..], [n] if spare::is_ready(n)), "{made:?}");
+        assert!(dead(dir.path(), &made).is_empty());
+        // Names written into it, and its rename lost in a power cut: under
+        // the spare's name, or the `.new` one it was made under.
+        for name in [made[0].clone(), format!("{}{NEW}", made[0])] {
+            let path = dir.path().join(&name);
+            if !path.exists() {
+                std::fs::rename(dir.path().join(&made[0]), &path).unwrap();
+            }
+            let mut f = OpenOptions::new().write(true).open(&path).unwrap();
+            f.write_all(b"build\n").unwrap();
+            let found = dead(dir.path(), &names(dir.path()));
+            assert_eq!(found.len(), 1, "{name}");
+            assert_eq!(found[0].tasks, ["build"]);
+        }
     }
 
     #[test]
@@ -354,7 +429,7 @@ mod tests {
         j.expect(["y".to_string()]);
         j.begin("b").unwrap();
         let path = j.lock().as_ref().unwrap().path.clone();
-        assert_eq!(std::fs::read_to_string(path).unwrap(), "b\ny\n");
+        assert_eq!(text_lines(&path), ["b", "y"]);
     }
 
     #[test]
