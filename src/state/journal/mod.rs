@@ -7,10 +7,11 @@
 //! before the task starts, and holds an exclusive lock on that file while
 //! it lives. Its commit records how every one of those tasks ended, then
 //! retires the journal (renamed `journal-PID-N.done`, removed by the next
-//! process that begins a task). A journal whose lock can be taken belongs
-//! to a process that died before its commit: the records of the tasks it
-//! names are dropped when the state is loaded (those tasks run again), and
-//! the next commit deletes it.
+//! process that begins a task, which also leaves a [`spare`] journal for
+//! the one after). A journal whose lock can be taken belongs to a process
+//! that died before its commit: the records of the tasks it names are
+//! dropped when the state is loaded (those tasks run again), and the next
+//! commit deletes it.
 
 mod spare;
 
