@@ -1,8 +1,7 @@
 //! A task's journal entry begun on another thread while the task is still
 //! being judged. An input's stat changed, so it most likely runs: as soon
-//! as the check of its record finds that input, the entry's sync (0.3-1 ms:
-//! a block written to disk, and for a new journal rather than a spare one
-//! a file system commit too) begins, and overlaps stat'ing the
+//! as the check of its record finds that input, the entry's sync (0.5-1 ms:
+//! a new file, so a file system commit) begins, and overlaps stat'ing the
 //! other inputs, hashing the changed ones, the fingerprint and the start
 //! of the runtime instead of delaying the command.
 

@@ -82,14 +82,12 @@ impl Project {
 
     /// The names of the entries in `.mtr/`, sorted.
     /// The files in `.mtr/` but `delta`, which a commit may or may not
-    /// have left (it holds small changes to `state`), retired journals
+    /// have left (it holds small changes to `state`), and retired journals
     /// (`journal-*.done`: a commit's last step renames its journal so, and
-    /// the next run that begins a task removes them) and spare ones
-    /// (`journal-spare-*`, made for the next run that begins a task).
+    /// the next run that begins a task removes them).
     pub fn mtr_dir_entries_but_delta(&self) -> Vec<String> {
         let mut names = self.mtr_dir_entries();
-        let kept = |n: &String| n.starts_with("journal-") && (n.ends_with(".done") || n.starts_with("journal-spare-"));
-        names.retain(|n| n != "delta" && !kept(n));
+        names.retain(|n| n != "delta" && !(n.starts_with("journal-") && n.ends_with(".done")));
         names
     }
 

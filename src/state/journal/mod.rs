@@ -7,17 +7,14 @@
 //! before the task starts, and holds an exclusive lock on that file while
 //! it lives. Its commit records how every one of those tasks ended, then
 //! retires the journal (renamed `journal-PID-N.done`, removed by the next
-//! process that begins a task, which also leaves a [`spare`] journal for
-//! the one after). A journal whose lock can be taken belongs to a process
-//! that died before its commit: the records of the tasks it names are
-//! dropped when the state is loaded (those tasks run again), and the next
-//! commit deletes it.
-
-mod spare;
+//! process that begins a task, alongside its own journal's first sync). A
+//! journal whose lock can be taken belongs to a process that died before
+//! its commit: the records of the tasks it names are dropped when the state
+//! is loaded (those tasks run again), and the next commit deletes it.
 
 use std::collections::{BTreeSet, HashSet};
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -59,8 +56,6 @@ struct Open {
     written: HashSet<String>,
     /// Counts writes, so a sync knows which ones it covers.
     generation: u64,
-    /// Where the next names go (a spare's blank lines are written over).
-    at: u64,
 }
 
 impl Journal {
@@ -112,19 +107,38 @@ impl Journal {
                     text.push_str(n);
                     text.push('\n');
                 }
-                (&*o.file).seek(SeekFrom::Start(o.at))?;
                 (&*o.file).write_all(text.as_bytes())?;
-                o.at += text.len() as u64;
                 o.written.extend(names);
                 o.generation += 1;
                 (o.file.clone(), o.generation)
             }
         };
-        // A few bytes: cheap next to starting a task, and it keeps the
-        // promise across a power cut, not only a killed process. One sync
-        // covers every write made before it started: a task that begins
-        // while another syncs waits, then finds its name synced or syncs
-        // the names of all the tasks that waited with it.
+        // Journals retired before are removed alongside this one's first
+        // sync, and before the task starts: mtr changes nothing in `.mtr/`
+        // while a task runs (one may remove it).
+        let sweeper = created
+            .then(|| {
+                let dir = self.dir.clone();
+                std::thread::Builder::new()
+                    .name("mtr-sweep".into())
+                    .spawn(move || sweep(&dir))
+                    .ok()
+            })
+            .flatten();
+        let synced = self.sync(&file, generation);
+        if let Some(sweeper) = sweeper {
+            let _ = sweeper.join();
+        }
+        synced
+    }
+
+    /// Syncs the journal up to write `generation`. A few bytes: cheap next
+    /// to starting a task, and it keeps the promise across a power cut,
+    /// not only a killed process. One sync covers every write made before
+    /// it started: a task that begins while another syncs waits, then
+    /// finds its name synced or syncs the names of all the tasks that
+    /// waited with it.
+    fn sync(&self, file: &File, generation: u64) -> std::io::Result<()> {
         let mut synced = self.synced.lock().unwrap_or_else(|e| e.into_inner());
         if *synced >= generation {
             return Ok(());
@@ -132,16 +146,6 @@ impl Journal {
         let upto = self.lock().as_ref().map_or(generation, |o| o.generation);
         file.sync_data()?;
         *synced = upto;
-        if created {
-            // While the task runs: a spare for the next process, and the
-            // journals retired before. Nothing waits for it, nor should:
-            // cut short at exit, it is done again by the next begin.
-            let dir = self.dir.clone();
-            let _ = std::thread::Builder::new().name("mtr-sweep".into()).spawn(move || {
-                let _ = spare::make(&dir);
-                sweep(&dir);
-            });
-        }
         Ok(())
     }
 
@@ -160,10 +164,11 @@ impl Journal {
     }
 
     /// After a commit that recorded how every begun task ended: the
-    /// journal is retired, renamed `.done`, which no load reads. Not
-    /// removed: freeing its synced block costs ~0.4 ms at the end of the
-    /// run on a file system mounted with `discard`, against ~0.03 ms for a
-    /// rename. Either is a metadata change that ext4's journal orders after
+    /// journal is retired, renamed `.done`, which no load reads, and which
+    /// the next process that begins a task removes while its own journal
+    /// syncs. Not removed here: freeing its synced block costs ~0.4 ms at
+    /// the end of the run on a file system mounted with `discard`, against
+    /// ~0.03 ms for a rename. Either is a metadata change that ext4's journal orders after
     /// the commit's own (whose data, in the default `data=ordered` mode,
     /// reaches the disk first): after a power cut the journal is retired
     /// only if the commit is on disk, else it names its tasks still.
@@ -181,29 +186,15 @@ impl Journal {
         *synced = 0;
     }
 
-    /// Takes a spare journal (see [`spare`]) or creates `journal-PID-N`
-    /// locked: created under a `.new` name, locked, then renamed, so no
-    /// other process ever sees it unlocked.
+    /// Creates `journal-PID-N` locked: created under a `.new` name, locked,
+    /// then renamed, so no other process ever sees it unlocked.
     fn create(&self) -> std::io::Result<Open> {
         static N: AtomicU64 = AtomicU64::new(0);
-        let name = || format!("{PREFIX}{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
-        let open = |file: File, path| Open {
-            file: Arc::new(file),
-            path,
-            tasks: BTreeSet::new(),
-            written: HashSet::new(),
-            generation: 0,
-            at: 0,
-        };
-        let path = self.dir.join(name());
-        if let Some(file) = spare::take(&self.dir, &path) {
-            return Ok(open(file, path));
-        }
         let mut last = None;
         for _ in 0..5 {
-            let name = name();
+            let name = format!("{PREFIX}{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
             let new = self.dir.join(format!("{name}{NEW}"));
-            let file = match OpenOptions::new().create_new(true).write(true).open(&new) {
+            let file = match OpenOptions::new().create_new(true).append(true).open(&new) {
                 Ok(f) => f,
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     last = Some(e);
@@ -214,7 +205,15 @@ impl Journal {
             file.lock()?;
             let path = self.dir.join(&name);
             match std::fs::rename(&new, &path) {
-                Ok(()) => return Ok(open(file, path)),
+                Ok(()) => {
+                    return Ok(Open {
+                        file: Arc::new(file),
+                        path,
+                        tasks: BTreeSet::new(),
+                        written: HashSet::new(),
+                        generation: 0,
+                    });
+                }
                 // Another process took it for a dead one's leftover in the
                 // instant before the lock: start over with a new name.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => last = Some(e),
@@ -250,14 +249,13 @@ pub fn dead(dir: &Path, names: &[String]) -> Vec<Dead> {
             // Its process is alive (or the lock cannot be checked: leave it).
             Err(_) => continue,
         }
-        // A `.new` one too: a spare's rename may not have survived a
-        // power cut that the names written into it did.
         let mut text = String::new();
-        let _ = file.read_to_string(&mut text);
-        let tasks: Vec<String> = text.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect();
-        if spare::unused(name, &tasks) {
-            continue;
-        }
+        let tasks = if name.ends_with(NEW) {
+            Vec::new()
+        } else {
+            let _ = file.read_to_string(&mut text);
+            text.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect()
+        };
         out.push(Dead { path, tasks });
     }
     out
@@ -322,73 +320,9 @@ mod tests {
         assert!(j.begun().is_empty());
         j.begin("b").unwrap();
         assert_eq!(j.begun().into_iter().collect::<Vec<_>>(), ["b"]);
-        // Swept on a thread of its own, which leaves a spare.
-        let swept = eventually(|| !names(dir.path()).iter().any(|n| n.ends_with(DONE)));
-        assert!(swept, "{:?}", names(dir.path()));
+        // Swept before `begin` returns (so before the task starts).
         let left = names(dir.path());
-        assert!(
-            left.iter()
-                .any(|n| n == j.lock().as_ref().unwrap().path.file_name().unwrap().to_str().unwrap())
-        );
-    }
-
-    /// Waits up to 5 s for `cond` (work a thread does on its own).
-    fn eventually(mut cond: impl FnMut() -> bool) -> bool {
-        (0..500).any(|_| {
-            std::thread::sleep(std::time::Duration::from_millis(10));
-            cond()
-        })
-    }
-
-    fn text_lines(path: &Path) -> Vec<String> {
-        let text = std::fs::read_to_string(path).unwrap();
-        text.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect()
-    }
-
-    #[test]
-    fn a_begin_leaves_a_spare_that_the_next_process_takes() {
-        let dir = tempfile::tempdir().unwrap();
-        let first = Journal::new(dir.path().to_path_buf());
-        first.begin("a").unwrap();
-        assert!(eventually(|| names(dir.path()).iter().any(|n| spare::is_ready(n))));
-        assert!(dead(dir.path(), &names(dir.path())).is_empty(), "a spare names no task");
-        first.clear();
-        let next = Journal::new(dir.path().to_path_buf());
-        next.begin("b").unwrap();
-        let path = next.lock().as_ref().unwrap().path.clone();
-        assert!(!spare::is_ready(path.file_name().unwrap().to_str().unwrap()));
-        // The spare's blank lines, the name written over the first.
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), spare::LEN as u64);
-        assert_eq!(text_lines(&path), ["b"]);
-        next.begin("c").unwrap();
-        assert_eq!(text_lines(&path), ["b", "c"]);
-        // Its process dies: a journal like another.
-        let o = next.lock().take().unwrap();
-        drop(o.file);
-        let found: Vec<Dead> = dead(dir.path(), &names(dir.path()));
-        assert_eq!(found.iter().map(|d| d.tasks.clone()).collect::<Vec<_>>(), [["b", "c"]]);
-    }
-
-    #[test]
-    fn a_spare_that_names_a_task_is_a_dead_journal_under_any_name() {
-        let dir = tempfile::tempdir().unwrap();
-        spare::make(dir.path()).unwrap();
-        let made = names(dir.path());
-        assert!(matches!(&made[..], [n] if spare::is_ready(n)), "{made:?}");
-        assert!(dead(dir.path(), &made).is_empty());
-        // Names written into it, and its rename lost in a power cut: under
-        // the spare's name, or the `.new` one it was made under.
-        for name in [made[0].clone(), format!("{}{NEW}", made[0])] {
-            let path = dir.path().join(&name);
-            if !path.exists() {
-                std::fs::rename(dir.path().join(&made[0]), &path).unwrap();
-            }
-            let mut f = OpenOptions::new().write(true).open(&path).unwrap();
-            f.write_all(b"build\n").unwrap();
-            let found = dead(dir.path(), &names(dir.path()));
-            assert_eq!(found.len(), 1, "{name}");
-            assert_eq!(found[0].tasks, ["build"]);
-        }
+        assert!(matches!(&left[..], [n] if !n.ends_with(DONE)), "{left:?}");
     }
 
     #[test]
@@ -430,7 +364,7 @@ mod tests {
         j.expect(["y".to_string()]);
         j.begin("b").unwrap();
         let path = j.lock().as_ref().unwrap().path.clone();
-        assert_eq!(text_lines(&path), ["b", "y"]);
+        assert_eq!(std::fs::read_to_string(path).unwrap(), "b\ny\n");
     }
 
     #[test]
