@@ -305,32 +305,25 @@ mod tests {
         let action = vec!["run".to_string()];
         let env = vec![("A".to_string(), "1".to_string())];
         let (mut inputs, mut digests) = many(10_000);
-        let ing = Ingredients {
-            action: &action,
-            env: &env,
-            dir: ".",
-            inputs: &inputs,
-            digests: &digests,
-            deps: vec![("dep", [9; 32])],
-            ..Ingredients::default()
+        let fingerprint = |inputs: &[Entry], digests: &[Digest]| {
+            compute(&Ingredients {
+                action: &action,
+                env: &env,
+                dir: ".",
+                inputs,
+                digests,
+                deps: vec![("dep", [9; 32])],
+                ..Ingredients::default()
+            })
         };
-        let (was, parts) = compute(&ing);
+        let (was, parts) = fingerprint(&inputs, &digests);
         assert!(was.tree.groups.len() > 8, "{} groups", was.tree.groups.len());
         let changed = [0, 1, 2500, 9999];
         for &k in &changed {
             digests[k] = [255; 32];
         }
         inputs[2500].stat.mode = 0o100755;
-        let now = Ingredients {
-            action: &action,
-            env: &env,
-            dir: ".",
-            inputs: &inputs,
-            digests: &digests,
-            deps: vec![("dep", [9; 32])],
-            ..Ingredients::default()
-        };
-        let (full, _) = compute(&now);
+        let (full, _) = fingerprint(&inputs, &digests);
         assert_ne!(full.digest, was.digest);
         let patched = patch(&parts, inputs.len(), &was.tree, &changed, &mut |k, f| {
             for i in k..inputs.len() {

@@ -168,10 +168,11 @@ impl Journal {
     /// the next process that begins a task removes while its own journal
     /// syncs. Not removed here: freeing its synced block costs ~0.4 ms at
     /// the end of the run on a file system mounted with `discard`, against
-    /// ~0.03 ms for a rename. Either is a metadata change that ext4's journal orders after
-    /// the commit's own (whose data, in the default `data=ordered` mode,
-    /// reaches the disk first): after a power cut the journal is retired
-    /// only if the commit is on disk, else it names its tasks still.
+    /// ~0.03 ms for a rename. Either is a metadata change that ext4's
+    /// journal orders after the commit's own (whose data, in the default
+    /// `data=ordered` mode, reaches the disk first): after a power cut the
+    /// journal is retired only if the commit is on disk, else it names its
+    /// tasks still.
     pub fn clear(&self) {
         self.expected.lock().unwrap_or_else(|e| e.into_inner()).clear();
         let mut synced = self.synced.lock().unwrap_or_else(|e| e.into_inner());

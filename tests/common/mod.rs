@@ -87,7 +87,7 @@ impl Project {
     /// the next run that begins a task removes them).
     pub fn mtr_dir_entries_but_delta(&self) -> Vec<String> {
         let mut names = self.mtr_dir_entries();
-        names.retain(|n| n != "delta" && !(n.starts_with("journal-") && n.ends_with(".done")));
+        names.retain(|n| n != "delta" && !retired_journal(n));
         names
     }
 
@@ -201,6 +201,12 @@ impl Project {
 }
 
 /// Polls `condition` every few milliseconds until it holds or `timeout` passes.
+/// A journal its run's commit retired (`journal-PID-N.done`), which the
+/// next run that begins a task removes: no longer a live journal.
+pub fn retired_journal(name: &str) -> bool {
+    name.starts_with("journal-") && name.ends_with(".done")
+}
+
 pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
