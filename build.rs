@@ -2,7 +2,9 @@
 //! Linux (as Go does by default). A no-op run is a few milliseconds, and
 //! relocating a PIE binary of this size at every start (20,000 relative
 //! relocations, each touching a copy-on-write page) was a quarter of it.
-//! Libraries, stack and heap keep their randomised addresses.
+//! Libraries, stack and heap keep their randomised addresses. (Where
+//! scripts/rustc-static links mtr statically, it is non-PIE already; this
+//! covers a dynamic build.)
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");

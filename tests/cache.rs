@@ -393,6 +393,24 @@ fn a_second_checkout_restores_what_the_first_pushed() {
     assert_eq!(mode(&laptop, "dist/bin/tool"), 0o755);
 }
 
+/// A registry named by host name: mtr, linked statically on x86-64 Linux
+/// (scripts/rustc-static), still resolves it (glibc's built-in `files`).
+#[test]
+fn a_registry_named_by_host_name_is_reached() {
+    let Some(registry) = Registry::start() else { return };
+    let creds = no_credentials();
+    let remote = registry.remote().replace("127.0.0.1", "localhost");
+    let ci = checkout(&remote, "");
+    let out = mtr(&ci, creds.path(), &["check"]);
+    out.success().assert_ran("build").assert_ran("docs");
+    assert_eq!(warnings(&out), 0, "{out}");
+    assert_eq!(registry.tags().len(), 2, "pushed: {:?}", registry.tags());
+    let laptop = checkout(&remote, "");
+    let out = mtr(&laptop, creds.path(), &["check"]);
+    out.success();
+    assert!(restored(&out, "build") && restored(&out, "docs"), "{out}");
+}
+
 #[test]
 fn a_registry_gone_midway_is_one_warning_and_a_local_run() {
     let Some(mut registry) = Registry::start() else { return };
