@@ -84,7 +84,7 @@ pub fn files(
 ) -> Option<Vec<Entry>> {
     let dev = holds(root, patterns, listing)?;
     let paths = paths()?;
-    let root = crate::inputs::short_root(root);
+    let root = crate::cwd::short_root(root);
     let check = |part: Vec<Box<str>>| {
         let mut c = Checker::new(root, listing, dev);
         let entries: Option<Vec<Entry>> = part.into_iter().map(|rel| c.entry(rel)).collect();
@@ -155,7 +155,7 @@ pub fn check(
     let Some(dev) = holds(root, patterns, listing) else {
         return Checked::Walk;
     };
-    let root = crate::inputs::short_root(root);
+    let root = crate::cwd::short_root(root);
     // The directories each part opened, and the inputs it found changed
     // (index into `inputs`, stat now).
     let check = |first: usize, part: &[(usize, bool)]| {
@@ -218,7 +218,7 @@ impl Restated {
     /// Every input as it is now: the changed ones as found, the others
     /// with their cached stat (`None` if one cannot be read back).
     pub fn entries(&self, root: &Path, table: &StatCache) -> Option<Vec<Entry>> {
-        let root = crate::inputs::short_root(root);
+        let root = crate::cwd::short_root(root);
         let mut changed = self.changed.iter().peekable();
         let mut cur = table.cursor();
         let mut out = Vec::with_capacity(self.inputs.len());

@@ -110,7 +110,7 @@ fn read_all(root: &Path, entries: &[Entry], misses: &[usize]) -> Vec<(usize, Res
         return Vec::new();
     }
     let bytes: u64 = misses.iter().map(|&i| entries[i].stat.size).sum();
-    let root = crate::inputs::short_root(root);
+    let root = crate::cwd::short_root(root);
     let threads = if misses.len() >= PARALLEL_MIN || bytes >= PARALLEL_MIN_BYTES {
         crate::walk::parallelism().min(misses.len())
     } else {

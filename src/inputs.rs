@@ -158,18 +158,6 @@ pub enum InputError {
     Io { path: String, source: std::io::Error },
 }
 
-/// `root` as the paths under it are best opened by: opening `src/a.py`
-/// resolves fewer path components than `/home/me/project/src/a.py`, so it
-/// is `.` when `root` is the current directory (it usually is, and mtr
-/// never changes it).
-pub(crate) fn short_root(root: &Path) -> &Path {
-    static CWD: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
-    match CWD.get_or_init(|| std::env::current_dir().ok()) {
-        Some(cwd) if cwd == root => Path::new("."),
-        _ => root,
-    }
-}
-
 pub(crate) fn io_err(root: &Path, path: &Path, source: std::io::Error) -> InputError {
     let rel = path.strip_prefix(root).unwrap_or(path);
     InputError::Io {
@@ -304,7 +292,7 @@ fn resolve_with(
     let mut res = Resolution::default();
     let mut files: Vec<Entry> = Vec::new();
     let mut dirs: Vec<String> = Vec::new();
-    let root = short_root(root);
+    let root = crate::cwd::short_root(root);
     for lit in &literals {
         let path = root.join(lit);
         match std::fs::symlink_metadata(&path) {
@@ -413,7 +401,7 @@ fn resolve_with(
 /// Siblings are stat'ed relative to their directory, opened once, as the
 /// walk does: one path component to resolve per file.
 pub fn changed(root: &Path, entries: &[Entry]) -> Vec<(usize, Option<Stat>)> {
-    let root = short_root(root);
+    let root = crate::cwd::short_root(root);
     let changed = |r: std::ops::Range<usize>| {
         let mut dir = OpenDir::new();
         let first = r.start;
@@ -812,11 +800,7 @@ mod tests {
     }
 
     #[test]
-    fn the_current_directory_is_opened_as_dot() {
-        let cwd = std::env::current_dir().unwrap();
-        assert_eq!(short_root(&cwd), Path::new("."));
-        let t = tree(&["a.txt"]);
-        assert_eq!(short_root(t.path()), t.path());
+    fn errors_name_paths_from_the_root() {
         // Errors still name paths from the root, not from `.`.
         let e = io_err(Path::new("."), Path::new("./src/a.txt"), std::io::Error::other("x"));
         assert!(

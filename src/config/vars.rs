@@ -254,12 +254,10 @@ impl Vars {
 
     fn run_sh(&self, script: &str) -> Result<String, String> {
         let (program, args) = self.shell.split_first().ok_or("no shell")?;
-        let out = std::process::Command::new(program)
-            .args(args)
-            .arg(script)
-            .current_dir(&self.root)
-            .env_clear()
-            .envs(&self.env)
+        let mut cmd = std::process::Command::new(program);
+        cmd.args(args).arg(script).env_clear().envs(&self.env);
+        crate::cwd::set_for_child(&mut cmd, &self.root);
+        let out = cmd
             .stdin(std::process::Stdio::null())
             .output()
             .map_err(|e| format!("cannot start `{program}`: {e}"))?;

@@ -97,7 +97,8 @@ pub fn run(
     // std's `Command` straight (posix_spawn: `process_group` keeps it on
     // the vfork path), its environment exactly `env`.
     let mut cmd = std::process::Command::new(exe_for_dir(path).map_err(|e| SpawnError::Io(program.clone(), e))?);
-    cmd.args(args).current_dir(cwd).env_clear().envs(env);
+    cmd.args(args).env_clear().envs(env);
+    crate::cwd::set_for_child(&mut cmd, cwd);
     if io == Io::Piped {
         use std::process::Stdio;
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -202,8 +203,12 @@ pub fn capture(
     env: &HashMap<String, String>,
 ) -> Result<(i32, String, String), SpawnError> {
     let (program, args) = argv.split_first().ok_or(SpawnError::Interrupted)?;
-    let out = duct::cmd(program, args)
-        .dir(cwd)
+    let mut cmd = duct::cmd(program, args);
+    if !crate::cwd::is_current(cwd) {
+        // As in [`crate::cwd::set_for_child`].
+        cmd = cmd.dir(cwd);
+    }
+    let out = cmd
         .full_env(env)
         .stdin_null()
         .stdout_capture()

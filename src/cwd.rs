@@ -1,0 +1,48 @@
+//! mtr's own working directory, read once: mtr never changes it, and the
+//! project root usually is it.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+fn current() -> Option<&'static Path> {
+    static CWD: OnceLock<Option<PathBuf>> = OnceLock::new();
+    CWD.get_or_init(|| std::env::current_dir().ok()).as_deref()
+}
+
+/// Whether `dir` is mtr's working directory.
+pub(crate) fn is_current(dir: &Path) -> bool {
+    current() == Some(dir)
+}
+
+/// `root` as the paths under it are best opened by: opening `src/a.py`
+/// resolves fewer path components than `/home/me/project/src/a.py`, so it
+/// is `.` when `root` is the working directory.
+pub(crate) fn short_root(root: &Path) -> &Path {
+    if is_current(root) { Path::new(".") } else { root }
+}
+
+/// Sets a child's working directory to `dir` unless it is mtr's own, which
+/// the child inherits anyway. Statically linked (scripts/rustc-static),
+/// std cannot look up glibc's chdir action for `posix_spawn`, so a child
+/// given a directory is started by fork+exec instead, ~0.2 ms more each
+/// (1,000 `true` tasks: 522 against 326 ms).
+pub(crate) fn set_for_child(cmd: &mut std::process::Command, dir: &Path) {
+    if !is_current(dir) {
+        cmd.current_dir(dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_working_directory_is_opened_as_dot() {
+        let cwd = std::env::current_dir().unwrap();
+        assert!(is_current(&cwd) && is_current(&cwd.join(".")));
+        assert_eq!(short_root(&cwd), Path::new("."));
+        let t = tempfile::tempdir().unwrap();
+        assert!(!is_current(t.path()));
+        assert_eq!(short_root(t.path()), t.path());
+    }
+}
