@@ -11,7 +11,8 @@ cover (called by bench/run.sh after it):
              cost on their own (`touch`, `b3sum` of the mutated file), to
              judge the "1 input changed" target; measured back to back, and
              again with mtr's no-op after the same pause as a mutate run
-             (the harness's `prep.sh mutate`, run on a scratch file)
+             (the harness's `prep.sh mutate`, run on a scratch file), in
+             rounds that alternate with mtr's own mutate runs
   many       1,000 tasks in 10 layers, 10 own input files each: no-op vs
              `git status -uno` and ninja, and every task run (`true`,
              `-B -j 2`) vs ninja running the same graph
@@ -178,6 +179,22 @@ class Paused:
         return ["env", "-C", self.scratch, self.prep, "mutate"]
 
 
+class Mutated:
+    """A peer run after `prep.sh mutate` on the tree's own input, as the
+    harness's mutate scenario: timed in the same rounds as the budget's
+    parts (see `commands`), so the target compares runs made minutes
+    apart on this machine, whose speed drifts, no more."""
+
+    def __init__(self, bench, peer):
+        self.peer, self.prep = peer, bench.PREP
+
+    def __getattr__(self, name):
+        return getattr(self.peer, name)
+
+    def prepare(self, scenario):
+        return [self.prep, "mutate"]
+
+
 def pause_scratch(work):
     """A directory `prep.sh mutate` can run in: a slot file to rewrite."""
     scratch = os.path.join(work, "pause")
@@ -199,10 +216,23 @@ def commands(bench, tree, mtr, env, rawdir, logf, quick, scratch):
     if b3:
         peers.append(bench.Peer("b3sum-1", "b3sum of the mutated file",
                                 [b3, "--no-names", "--no-mmap", "--num-threads", "1", target], kind="floor"))
-    res = rounds(bench, tree, peers, "noop", 5 if quick else 20, 2, 1 if quick else 3, rawdir, env, logf)
+    runs, nrounds = (5, 1) if quick else (20, 3)
+    res = rounds(bench, tree, peers, "noop", runs, 2, nrounds, rawdir, env, logf)
     paused = [Paused(bench, p, scratch) for p in [bench.Peer("mtr", "mtr no-op", [mtr, "stamp"]), *peers]]
-    res["paused"] = rounds(bench, tree, paused, "paused", 5 if quick else 20, 2, 1 if quick else 3,
-                           rawdir, env, logf)
+    changed = [Mutated(bench, bench.Peer("mtr", "mtr, one input changed", [mtr, "stamp"]))]
+    outs, alongside = [], []
+    for r in range(nrounds):
+        k = r % len(paused)
+        name = os.path.basename(tree)
+        outs.append(bench.run_hyperfine(tree, paused[k:] + paused[:k], "paused", runs, 2,
+                                        os.path.join(rawdir, f"{name}-paused-r{r}.json"), env, logf))
+        alongside.append(bench.run_hyperfine(tree, changed, "changed", runs, 1,
+                                             os.path.join(rawdir, f"{name}-changed-r{r}.json"), env, logf))
+        # Past the racy window: the next no-op trusts the changed file's
+        # hash again (its warm-up records it) instead of reading it.
+        time.sleep(2.1)
+    res["paused"] = samples_of(outs)
+    res["alongside"] = samples_of(alongside)
     try:
         os.remove(os.path.join(tree, ".stamp-probe"))
     except OSError:
