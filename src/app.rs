@@ -132,6 +132,7 @@ fn run(cli: &Cli, color: bool) -> Result<(), Error> {
         .then(|| early_state(&path))
         .flatten();
     let config = load::load(&path).map_err(Error::Config)?;
+    crate::cwd::enter(&config.root);
     if let Some(task) = &cli.graph {
         let roots: Vec<String> = std::iter::once(task)
             .filter(|t| !t.is_empty())

@@ -206,7 +206,7 @@ pub fn write_reports(run: &Run, summary: Option<&Path>, profile: Option<&Path>) 
         (profile, "profile", profile.map(|_| crate::profile::json(run))),
     ] {
         if let (Some(path), Some(text)) = (path, text)
-            && let Err(e) = write(path, &text)
+            && let Err(e) = write(&crate::cwd::from_start(path), &text)
         {
             errors.push(format!("cannot write the {what} to `{}`: {e}", path.display()));
         }

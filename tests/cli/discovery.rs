@@ -220,3 +220,34 @@ fn a_config_with_crlf_line_ends_runs_the_same_commands() {
         std::fs::read_dir(p.root()).unwrap().collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn report_files_are_named_from_where_mtr_started_and_tasks_run_at_the_root() {
+    let p = Project::new()
+        .file(
+            "montage.toml",
+            r#"
+[vars]
+here = { sh = "pwd" }
+
+[tasks.top]
+run = "pwd > where.txt; echo {{ here }} > var.txt"
+
+[tasks.sub]
+dir = "lib"
+run = "pwd > where.txt"
+"#,
+        )
+        .dir("lib")
+        .dir("deep/down");
+    p.mtr(&["top", "sub", "--summary", "run.json", "--profile", "trace.json"])
+        .cwd("deep/down")
+        .output()
+        .success();
+    assert_eq!(p.read("where.txt").trim(), p.root().display().to_string());
+    assert_eq!(p.read("var.txt").trim(), p.root().display().to_string());
+    assert_eq!(p.read("lib/where.txt").trim(), p.path("lib").display().to_string());
+    assert!(p.read("deep/down/run.json").contains("\"top\""));
+    assert!(p.read("deep/down/trace.json").contains("traceEvents"));
+    assert!(!p.exists("run.json") && !p.exists("trace.json"));
+}
