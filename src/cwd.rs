@@ -17,7 +17,7 @@ fn current() -> Option<&'static Path> {
 /// they inherit it (see [`set_for_child`]), and input paths open short
 /// ([`short_root`]) wherever mtr was started. Paths the user gave relative
 /// to that place are opened with [`from_start`].
-pub fn enter(root: &Path) {
+pub(crate) fn enter(root: &Path) {
     CWD.get_or_init(|| {
         let here = std::env::current_dir().ok();
         if std::env::set_current_dir(root).is_err() {
@@ -32,7 +32,7 @@ pub fn enter(root: &Path) {
 
 /// `path`, given on the command line relative to where mtr was started
 /// (`--summary run.json`), as it opens now.
-pub fn from_start(path: &Path) -> PathBuf {
+pub(crate) fn from_start(path: &Path) -> PathBuf {
     match STARTED.get() {
         Some(start) => start.join(path),
         None => path.to_path_buf(),

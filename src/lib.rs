@@ -19,7 +19,7 @@ pub mod cache;
 pub mod cli;
 pub mod completions;
 pub mod config;
-pub mod cwd;
+mod cwd;
 pub mod dir_stamps;
 mod dirents;
 pub mod dockerignore;
