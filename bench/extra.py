@@ -180,10 +180,10 @@ class Paused:
 
 
 class Mutated:
-    """A peer run after `prep.sh mutate` on the tree's own input, as the
-    harness's mutate scenario: timed in the same rounds as the budget's
-    parts (see `commands`), so the target compares runs made minutes
-    apart on this machine, whose speed drifts, no more."""
+    """A peer run after `prep.sh mutate` on the tree's own input, as in the
+    harness's mutate scenario, but timed in rounds alternating with the
+    budget's parts (see `commands`): the target then compares runs made
+    seconds apart, not minutes (this machine's speed drifts)."""
 
     def __init__(self, bench, peer):
         self.peer, self.prep = peer, bench.PREP
