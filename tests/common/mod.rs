@@ -80,7 +80,6 @@ impl Project {
         self.root.join(rel)
     }
 
-    /// The names of the entries in `.mtr/`, sorted.
     /// The files in `.mtr/` but `delta`, which a commit may or may not
     /// have left (it holds small changes to `state`), and retired journals
     /// (`journal-*.done`: a commit's last step renames its journal so, and
@@ -91,6 +90,7 @@ impl Project {
         names
     }
 
+    /// The names of the entries in `.mtr/`, sorted.
     pub fn mtr_dir_entries(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.path(".mtr"))
             .unwrap()
@@ -200,13 +200,13 @@ impl Project {
     }
 }
 
-/// Polls `condition` every few milliseconds until it holds or `timeout` passes.
 /// A journal its run's commit retired (`journal-PID-N.done`), which the
 /// next run that begins a task removes: no longer a live journal.
 pub fn retired_journal(name: &str) -> bool {
     name.starts_with("journal-") && name.ends_with(".done")
 }
 
+/// Polls `condition` every few milliseconds until it holds or `timeout` passes.
 pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
