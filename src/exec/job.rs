@@ -594,10 +594,7 @@ fn prepare(ctx: &Context, task: &Task, deps: &DepState, quick: bool) -> Result<P
     let alike = renders_alike(ctx, task);
     let (fingerprint, base) = match (unchanged, &lazy) {
         (Some(record), _) => (
-            Deferred::ready(Fingerprint {
-                digest: record.fingerprint,
-                tree: record.tree.clone(),
-            }),
+            Deferred::ready(recorded(record)),
             base.unwrap_or_else(|| fingerprint::base_parts(&ingredients)),
         ),
         (None, Some(lazy)) => {
@@ -659,10 +656,7 @@ fn restated_fingerprint(
     if let Some(record) = record.filter(|_| changed.is_empty()) {
         // Every input as the record has it (rewritten with the same
         // content): the record's fingerprint is the one.
-        return Deferred::ready(Fingerprint {
-            digest: record.fingerprint,
-            tree: record.tree.clone(),
-        });
+        return Deferred::ready(recorded(record));
     }
     let n = lazy.restated.inputs.len();
     // The record's fingerprint, hashed again only where those inputs lie.
@@ -677,6 +671,14 @@ fn restated_fingerprint(
         }
     }
     Deferred::ready(fingerprint::digest_with(base, n, &mut |f| lazy.each(f)))
+}
+
+/// The fingerprint `record` was stored with.
+fn recorded(record: &TaskRecord) -> Fingerprint {
+    Fingerprint {
+        digest: record.fingerprint,
+        tree: record.tree.clone(),
+    }
 }
 
 /// The inputs of `restated` whose stat changed, hashed again.
